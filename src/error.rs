@@ -8,12 +8,7 @@ pub enum Error {
     /// Bad input data or parameters. `column` names the column (or parameter)
     /// at fault, `count` how many rows are affected, `example` one bad value.
     #[error("{message}")]
-    Input {
-        message: String,
-        column: Option<String>,
-        count: Option<u64>,
-        example: Option<String>,
-    },
+    Input { message: String, column: Option<String>, count: Option<u64>, example: Option<String> },
     /// A failure inside kpiforge itself (a bug): never the user's fault.
     #[error("internal error in kpiforge: {0}")]
     Internal(String),

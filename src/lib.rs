@@ -5,11 +5,23 @@
 //! [`engine`] scans record batches in parallel chunks and updates one fused
 //! set of KPI states per chunk, merges them and finalises them into an Arrow
 //! record batch. Every KPI lives in [`kpi`] as a state with update / merge /
-//! finalize; interval and test formulas live in [`stats`].
+//! finalize and is listed in [`registry`]; interval and test formulas live in
+//! [`stats`]. The pyo3 binding ([`python`], behind the `python` feature) is a
+//! thin layer over [`engine::run`].
 
-pub mod error;
-pub mod stats;
-pub mod period;
 pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod filter;
+pub mod ingest;
+pub mod keys;
+pub mod kpi;
+pub mod period;
+pub mod registry;
+pub mod stats;
 
+#[cfg(feature = "python")]
+mod python;
+
+pub use engine::{run, KpiSpec, OnInvalid, Output, Request};
 pub use error::{Error, Result};

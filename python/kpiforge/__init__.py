@@ -1,0 +1,53 @@
+"""kpiforge: sales and customer-experience KPIs per segment and period.
+
+A Rust engine computes every KPI as a mergeable aggregate in one parallel scan,
+with honest statistics (intervals everywhere, censoring for outcomes that need
+time). Start with :func:`kpiforge.nps`, :func:`kpiforge.compute` and
+:mod:`kpiforge.demo`.
+
+Example:
+    >>> import kpiforge as kf
+    >>> responses = kf.demo.generate(n_orders=2_000).responses
+    >>> df = kf.nps(responses, by="rep_id", period="quarter")
+    >>> {"rep_id", "period", "nps", "nps_ci_low", "nps_ci_high"} <= set(df.columns)
+    True
+"""
+
+from __future__ import annotations
+
+import os as _os
+import warnings as _warnings
+
+from kpiforge import _core, demo
+from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
+from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "Kpi",
+    "KpiDataWarning",
+    "KpiInputError",
+    "KpiInternalError",
+    "KpiforgeError",
+    "__version__",
+    "catalog",
+    "ces",
+    "compute",
+    "csat",
+    "demo",
+    "nps",
+]
+
+# rayon's thread pool does not survive fork (Airflow and multiprocessing fork
+# workers): a forked child computes single-threaded instead of deadlocking.
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_core._mark_forked)
+
+if _core._debug_build():
+    _warnings.warn(
+        "kpiforge was built without optimisations (a debug build): it is much slower. "
+        "Build with `maturin develop --release` or install the wheel.",
+        RuntimeWarning,
+        stacklevel=2,
+    )

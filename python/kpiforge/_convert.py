@@ -1,0 +1,79 @@
+"""Input and output conversion: anything that speaks Arrow in, a DataFrame out."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from kpiforge.exceptions import KpiInputError
+
+Output = Literal["pandas", "arrow", "polars"]
+
+
+def to_arrow(data: Any) -> Any:
+    """Return an object exposing ``__arrow_c_stream__`` (or ``__arrow_c_array__``) for ``data``.
+
+    pyarrow tables, record batches and readers, polars DataFrames and any object
+    with the Arrow PyCapsule interface pass through untouched (no copy); pandas
+    DataFrames are converted with ``pyarrow.Table.from_pandas``; a
+    ``pyarrow.dataset`` Dataset or Scanner is read as a stream of batches.
+    """
+    if hasattr(data, "__arrow_c_stream__") and not _is_pandas(data):
+        return data
+    if hasattr(data, "__arrow_c_array__") and not _is_pandas(data):
+        return data
+    if _is_pandas(data):
+        return _from_pandas(data)
+    if hasattr(data, "to_reader"):  # pyarrow.dataset.Scanner
+        return data.to_reader()
+    if hasattr(data, "scanner"):  # pyarrow.dataset.Dataset
+        return data.scanner().to_reader()
+    raise KpiInputError(
+        f"cannot read a {type(data).__module__}.{type(data).__name__} as a table: pass a pandas "
+        "or polars DataFrame, a pyarrow Table/RecordBatchReader, or any object with "
+        "__arrow_c_stream__"
+    )
+
+
+def _is_pandas(data: Any) -> bool:
+    return type(data).__module__.startswith("pandas") and hasattr(data, "columns")
+
+
+def _from_pandas(df: Any) -> pa.Table:
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:
+        # Find the column that failed, to name it and one of its values.
+        for name in df.columns:
+            try:
+                pa.array(df[name], from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                types = df[name].map(type)
+                odd = df[name][types != types.mode().iloc[0]]
+                example = odd.iloc[0] if len(odd) else df[name].iloc[0]
+                raise KpiInputError(
+                    f"column '{name}' mixes value types (e.g. numbers and strings) and cannot "
+                    f"be read: {len(odd)} rows differ from the rest (example: {example!r}). "
+                    "Clean or convert the column first (pd.to_numeric, pd.to_datetime, astype).",
+                    column=str(name),
+                    count=len(odd),
+                    example=repr(example),
+                ) from err
+        raise KpiInputError(f"could not read the pandas DataFrame: {err}") from err
+
+
+def from_arrow(batch: pa.RecordBatch, output: Output) -> Any:
+    """Turn the core's result into the requested DataFrame type."""
+    table = pa.Table.from_batches([batch])
+    if output == "arrow":
+        return table
+    if output == "pandas":
+        return table.to_pandas(date_as_object=False)
+    if output == "polars":
+        import polars as pl
+
+        return pl.from_arrow(table)
+    raise KpiInputError(
+        f"output={output!r} is not one of 'pandas', 'arrow', 'polars'", column="output"
+    )

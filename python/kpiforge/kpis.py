@@ -1,0 +1,350 @@
+"""KPI functions: :func:`compute` (several KPIs in one scan) and one shorthand per KPI.
+
+Every function takes a table (pandas, polars, pyarrow or anything with
+``__arrow_c_stream__``), segments it by the ``by`` columns and buckets it into
+periods of its date column, and returns one row per (segment..., period),
+sorted, as a pandas DataFrame (``output="arrow"`` or ``"polars"`` otherwise).
+The exact definitions are in the KPI catalogue (``docs/kpis.md``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from kpiforge import _core
+from kpiforge._convert import Output, from_arrow, to_arrow
+from kpiforge.exceptions import KpiDataWarning, KpiInputError
+
+__all__ = ["Kpi", "compute", "nps", "csat", "ces", "catalog"]
+
+Period = Literal["day", "week", "month", "quarter", "year"] | None
+OnInvalid = Literal["raise", "drop"]
+
+
+class Kpi:
+    """One KPI of a :func:`compute` call: its kind, output name, row filter and parameters.
+
+    Args:
+        kind: the KPI, e.g. ``"nps"`` (see :func:`catalog`).
+        name: output name; its columns are named after it (default: the kind).
+        where: rows this KPI reads, ``{column: value}`` or ``{column: [values]}``;
+            every condition must hold. ``None`` in a list matches nulls.
+        **params: the KPI's own parameters (column roles like ``score="q1"``,
+            ``scale=7``, ...), as in its shorthand function.
+
+    Example:
+        >>> import kpiforge as kf
+        >>> kf.Kpi("ces", scale=7, where={"channel": ["portal", "app"]})
+        Kpi('ces', where={'channel': ['portal', 'app']}, scale=7)
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        name: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.where = dict(where or {})
+        self.params = dict(params)
+
+    def __repr__(self) -> str:
+        parts = [repr(self.kind)]
+        if self.name:
+            parts.append(f"name={self.name!r}")
+        if self.where:
+            parts.append(f"where={self.where!r}")
+        parts += [f"{k}={v!r}" for k, v in self.params.items()]
+        return f"Kpi({', '.join(parts)})"
+
+    def _spec(self) -> dict[str, Any]:
+        conditions = []
+        for column, values in self.where.items():
+            if isinstance(values, str) or not isinstance(values, Sequence):
+                values = [values]
+            conditions.append({"column": column, "values": [_plain(v) for v in values]})
+        spec: dict[str, Any] = {"kind": self.kind, "where": conditions, "params": self.params}
+        if self.name:
+            spec["name"] = self.name
+        return spec
+
+
+def _plain(value: Any) -> Any:
+    """A filter value as JSON: numpy scalars become Python ones."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _as_of(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, _dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if hasattr(value, "date"):  # pandas.Timestamp, numpy datetime via pandas
+        return str(value.date())
+    raise KpiInputError(f"as_of must be a date or 'YYYY-MM-DD', got {value!r}", column="as_of")
+
+
+def _threads(threads: int | None) -> int | None:
+    if threads is not None:
+        return threads
+    env = os.environ.get("KPIFORGE_THREADS")
+    return int(env) if env else None
+
+
+def compute(
+    data: Any,
+    kpis: Sequence[str | Kpi],
+    *,
+    by: str | Sequence[str] | None = None,
+    period: Period = None,
+    date: str | None = None,
+    fiscal_year_start: int = 1,
+    tz: str | None = None,
+    as_of: Any = None,
+    confidence: float = 0.95,
+    on_invalid: OnInvalid = "raise",
+    threads: int | None = None,
+    output: Output = "pandas",
+) -> Any:
+    """Compute several KPIs over one table in a single scan.
+
+    Args:
+        data: pandas/polars DataFrame, pyarrow Table/RecordBatchReader/Dataset, or
+            any object with ``__arrow_c_stream__``. pyarrow data is not copied.
+        kpis: KPI kinds (``"nps"``) or :class:`Kpi` specs.
+        by: segment column(s): strings, integers, booleans, dates or categoricals.
+            Null is its own segment.
+        period: ``None`` (whole table), ``"day"``, ``"week"`` (ISO, Monday),
+            ``"month"``, ``"quarter"`` or ``"year"``.
+        date: the date column periods are taken from (default: the KPIs' own, e.g.
+            ``responded_at`` for survey KPIs). Date, or timestamp with or without zone.
+        fiscal_year_start: first month of the fiscal year (1-12). With 7,
+            July 2025-June 2026 is ``FY2026`` and its first quarter ``FY2026-Q1``.
+        tz: time zone to bucket zoned timestamps in (default: the column's own
+            zone). Naive timestamps are taken as local time and never shifted.
+        as_of: reference date for censoring and for flagging ``partial`` periods
+            (default: the latest date in the data).
+        confidence: level of every interval (default 0.95).
+        on_invalid: ``"raise"`` a :class:`KpiInputError` on bad rows, or ``"drop"``
+            them and count them in each KPI's ``invalid`` column.
+        threads: worker threads (default: all cores, or ``KPIFORGE_THREADS``).
+        output: ``"pandas"`` (default), ``"arrow"`` or ``"polars"``.
+
+    Returns:
+        One row per (segment..., period), sorted, with ``period`` (label like
+        ``2025-Q3`` or ``FY2026-Q1``), ``period_start`` and ``partial`` when a
+        period is asked for, then each KPI's columns. With several KPIs (or a
+        renamed one), every column carries the KPI's name: columns named after the
+        kind take the name (``nps_ci_low``, or ``nps_portal_ci_low`` for
+        ``Kpi("nps", name="nps_portal")``) and the others are prefixed with it
+        (``nps_n``, ``nps_promoters``).
+
+    Example:
+        >>> import kpiforge as kf
+        >>> responses = kf.demo.generate(n_orders=2_000, seed=1).responses
+        >>> df = kf.compute(responses, ["nps", "csat", "ces"], by="region", period="quarter")
+        >>> list(df.columns[:8])
+        ['region', 'period', 'period_start', 'partial', 'nps_n', 'nps_missing', 'nps_invalid', 'nps_promoters']
+    """
+    if isinstance(by, str):
+        by = [by]
+    specs = [Kpi(k) if isinstance(k, str) else k for k in kpis]
+    if not all(isinstance(s, Kpi) for s in specs):
+        raise KpiInputError("kpis must be KPI names or kf.Kpi(...) specs", column="kpis")
+    if on_invalid not in ("raise", "drop"):
+        raise KpiInputError(
+            f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}", column="on_invalid"
+        )
+    request = {
+        "kpis": [s._spec() for s in specs],
+        "by": list(by or []),
+        "date": date,
+        "period": period,
+        "fiscal_year_start": fiscal_year_start,
+        "tz": tz,
+        "as_of": _as_of(as_of),
+        "on_invalid": on_invalid,
+        "confidence": confidence,
+        "threads": _threads(threads),
+    }
+    if output not in ("pandas", "arrow", "polars"):
+        raise KpiInputError(
+            f"output={output!r} is not one of 'pandas', 'arrow', 'polars'", column="output"
+        )
+    batch, issues_json = _core.compute(to_arrow(data), json.dumps(request))
+    for issue in json.loads(issues_json):
+        if "null date" in issue["problem"]:
+            warnings.warn(
+                f"dropped {issue['count']} rows with a null date in '{issue['column']}' "
+                "(they are in no period and in no KPI count)",
+                KpiDataWarning,
+                stacklevel=2,
+            )
+    return from_arrow(batch, output)
+
+
+def _survey(kind: str, data: Any, params: dict[str, Any], where: Any, **call: Any) -> Any:
+    return compute(data, [Kpi(kind, where=where, **params)], **call)
+
+
+def nps(
+    data: Any,
+    *,
+    by: str | Sequence[str] | None = None,
+    period: Period = None,
+    score: str = "score",
+    date: str = "responded_at",
+    survey_type: str | None = "nps",
+    type_column: str = "survey_type",
+    where: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Any:
+    """Net Promoter Score per segment and period.
+
+    Scores are whole numbers 0-10: promoters 9-10, passives 7-8, detractors 0-6;
+    ``nps = 100 * (promoters - detractors) / n``, from -100 to +100. The interval
+    (``nps_ci_low``, ``nps_ci_high``) is the adjusted Wald interval (Rocks 2016):
+    add 3 responses (3/4 promoter, 3/4 detractor, 3/2 passive) and use the variance
+    of a difference of proportions; it stays within [-100, 100]. It is centred on
+    the adjusted estimate, so with extreme data (all promoters) the raw NPS can lie
+    just outside it.
+
+    Args:
+        data: a table of survey responses (see :func:`compute` for accepted types).
+        score: the score column. Null scores are counted in ``missing``; scores
+            that are not whole numbers 0-10 are bad input (``invalid``).
+        date: response date, for ``period``.
+        survey_type: if the table has a ``type_column``, keep rows where it equals
+            this (so one table can hold NPS, CSAT and CES responses); ``None``
+            reads every row.
+        where: further row filter, ``{column: value or [values]}``.
+        **options: ``by``, ``period``, ``fiscal_year_start``, ``tz``, ``as_of``,
+            ``confidence``, ``on_invalid``, ``threads``, ``output`` as in :func:`compute`.
+
+    Returns:
+        Columns: segments, ``period``, ``period_start``, ``partial``, ``n``,
+        ``missing``, ``invalid``, ``promoters``, ``passives``, ``detractors``,
+        ``nps``, ``nps_ci_low``, ``nps_ci_high``.
+
+    Example:
+        >>> import kpiforge as kf
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"rep_id": ["a", "a", "a", "b"], "score": [10, 9, 3, 7]})
+        >>> out = kf.nps(df, by="rep_id")
+        >>> out[["rep_id", "n", "promoters", "detractors", "nps"]].round(1)
+          rep_id  n  promoters  detractors   nps
+        0      a  3          2           1  33.3
+        1      b  1          0           0   0.0
+    """
+    params = {"score": score, "date": date, "survey_type": survey_type, "type_column": type_column}
+    return _survey("nps", data, params, where, by=by, period=period, **options)
+
+
+def csat(
+    data: Any,
+    *,
+    by: str | Sequence[str] | None = None,
+    period: Period = None,
+    score: str = "score",
+    date: str = "responded_at",
+    scale: int | tuple[int, int] = 5,
+    top_box_min: int | None = None,
+    survey_type: str | None = "csat",
+    type_column: str = "survey_type",
+    where: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Any:
+    """Customer satisfaction (CSAT) per segment and period.
+
+    ``csat_mean`` is the mean score with a Student t interval; ``csat_satisfied_pct``
+    the share of satisfied responses (top two boxes: 4-5 on a 1-5 scale) with a
+    Wilson interval, in percent.
+
+    Args:
+        scale: the top of a 1-N scale (default 5), or ``(low, high)``; at most 11 points.
+        top_box_min: lowest score counted satisfied (default: high - 1).
+        survey_type, type_column, score, date, where, **options: as in :func:`nps`.
+
+    Example:
+        >>> import kpiforge as kf
+        >>> import pandas as pd
+        >>> out = kf.csat(pd.DataFrame({"score": [5, 4, 2, 5]}))
+        >>> float(out.loc[0, "csat_mean"]), float(out.loc[0, "csat_satisfied_pct"])
+        (4.0, 75.0)
+    """
+    params = {
+        "score": score,
+        "date": date,
+        "scale": list(scale) if isinstance(scale, tuple) else scale,
+        "top_box_min": top_box_min,
+        "survey_type": survey_type,
+        "type_column": type_column,
+    }
+    return _survey("csat", data, params, where, by=by, period=period, **options)
+
+
+def ces(
+    data: Any,
+    *,
+    by: str | Sequence[str] | None = None,
+    period: Period = None,
+    score: str = "score",
+    date: str = "responded_at",
+    scale: int | tuple[int, int] = 5,
+    top_box_min: int | None = None,
+    survey_type: str | None = "ces",
+    type_column: str = "survey_type",
+    where: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Any:
+    """Customer Effort Score (CES) per segment and period; higher means easier.
+
+    ``ces_mean`` with a Student t interval, and ``ces_easy_pct``: the top-two-box
+    share (6-7 on ``scale=7``) with a Wilson interval, in percent.
+
+    Args:
+        scale: 5 (1-5, default) or 7 (1-7), or ``(low, high)``.
+        top_box_min: lowest score counted easy (default: high - 1).
+        survey_type, type_column, score, date, where, **options: as in :func:`nps`.
+
+    Example:
+        >>> import kpiforge as kf
+        >>> import pandas as pd
+        >>> out = kf.ces(pd.DataFrame({"score": [7, 6, 2, 5]}), scale=7)
+        >>> float(out.loc[0, "ces_easy_pct"])
+        50.0
+    """
+    params = {
+        "score": score,
+        "date": date,
+        "scale": list(scale) if isinstance(scale, tuple) else scale,
+        "top_box_min": top_box_min,
+        "survey_type": survey_type,
+        "type_column": type_column,
+    }
+    return _survey("ces", data, params, where, by=by, period=period, **options)
+
+
+def catalog() -> Any:
+    """The KPI catalogue: name, family, table, headline column, unit, direction, default target.
+
+    Example:
+        >>> import kpiforge as kf
+        >>> kf.catalog().set_index("name").loc["nps", "target"]
+        np.float64(50.0)
+    """
+    import pandas as pd
+
+    return pd.DataFrame(json.loads(_core.catalog()))

@@ -1,0 +1,578 @@
+//! The engine, written once for every KPI: resolve a [`Request`] against the
+//! input schema, scan record batches in fixed-size chunks (in parallel with
+//! rayon), update one fused set of KPI states per chunk, merge chunk states in
+//! chunk order (so the result does not depend on the thread count), and
+//! finalise them into one sorted Arrow record batch.
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Date32Builder, StringBuilder};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use rayon::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::ingest::{find_column, Diagnostics, Issue};
+use crate::keys::{self, fast_map, KeyColumn, KeyValue, SKIP};
+use crate::period::{DateReader, PeriodUnit, Periods, NULL_DAY};
+use crate::registry;
+
+/// Rows per chunk. Fixed (not derived from the thread count) so that chunk
+/// boundaries, and with them every floating-point merge, are the same however
+/// many threads run.
+pub const CHUNK_ROWS: usize = 1 << 16;
+/// Chunks processed in parallel before their states are merged: bounds memory
+/// on streamed input to a window, not the whole input.
+const WINDOW_CHUNKS: usize = 32;
+
+/// Set in a forked child process (see the Python package): rayon's pool does
+/// not survive `fork`, so the child runs single-threaded.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+pub fn mark_forked() {
+    FORKED.store(true, AtomicOrdering::SeqCst);
+}
+
+/// What to do with bad rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInvalid {
+    /// Raise a `KpiInputError` naming the column, the count and an example.
+    #[default]
+    Raise,
+    /// Drop the rows and count them in the KPI's `invalid` column.
+    Drop,
+}
+
+/// One KPI of a call: its kind (`"nps"`), output name, row filter and parameters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpiSpec {
+    pub kind: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Rows this KPI reads: every condition must hold (column value in the list).
+    #[serde(default, rename = "where")]
+    pub filter: Vec<crate::filter::Condition>,
+    #[serde(default)]
+    pub params: serde_json::Value,
+}
+
+/// A call: which KPIs, by which segments and periods.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub kpis: Vec<KpiSpec>,
+    #[serde(default)]
+    pub by: Vec<String>,
+    /// The date column; defaults to the first KPI's default date column.
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub period: Option<String>,
+    #[serde(default = "default_fiscal_year_start")]
+    pub fiscal_year_start: u32,
+    #[serde(default)]
+    pub tz: Option<String>,
+    /// ISO date; defaults to the latest date in the data.
+    #[serde(default)]
+    pub as_of: Option<String>,
+    #[serde(default)]
+    pub on_invalid: OnInvalid,
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+fn default_fiscal_year_start() -> u32 {
+    1
+}
+fn default_confidence() -> f64 {
+    0.95
+}
+
+impl Request {
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| Error::param(format!("invalid KPI request: {e}")))
+    }
+}
+
+/// A KPI's per-(segment, period) state: mergeable and serialisable.
+pub trait State: Default + Clone + Send + Sync + Serialize + DeserializeOwned + 'static {
+    /// Fold `other` into `self`; must be associative so chunking never changes a result.
+    fn merge(&mut self, other: &Self);
+}
+
+/// Call-wide values a KPI needs to finalise.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub confidence: f64,
+    /// Two-sided normal quantile for `confidence`.
+    pub z: f64,
+    pub on_invalid: OnInvalid,
+    /// The reference date (days since epoch) for censoring; None when no date is known.
+    pub as_of: Option<i32>,
+}
+
+/// One KPI: how it reads its columns, updates its state and finalises it.
+pub trait Kpi: Send + Sync + 'static {
+    type State: State;
+    /// The date column this KPI's table is bucketed by, unless `date=` says otherwise.
+    fn default_date(&self) -> Option<&str>;
+    /// Rows this KPI always keeps (e.g. a survey KPI's own survey type), on
+    /// top of the spec's `where=`.
+    fn row_filter(&self, _schema: &Schema) -> Vec<crate::filter::Condition> {
+        Vec::new()
+    }
+    /// Resolve column roles against the schema and check their types.
+    fn bind(&mut self, schema: &Schema) -> Result<()>;
+    /// Fold one chunk's rows into the states; `cells[row]` is the row's state
+    /// index or [`SKIP`]. Bad rows are counted in the state and in `diag`.
+    fn update(&self, batch: &RecordBatch, cells: &[u32], states: &mut [Self::State], diag: &mut Diagnostics);
+    /// Output columns, named after the KPI kind (`nps`, `nps_ci_low`, `n`, ...).
+    fn fields(&self) -> Vec<Field>;
+    /// One array per field, one row per state, in the given order.
+    fn finalize(&self, states: &[&Self::State], ctx: &Ctx) -> Vec<ArrayRef>;
+}
+
+/// The object-safe face of [`Kpi`] the engine works with; implemented once for every `Kpi`.
+pub trait DynKpi: Send + Sync {
+    fn default_date(&self) -> Option<&str>;
+    fn row_filter(&self, schema: &Schema) -> Vec<crate::filter::Condition>;
+    fn bind(&mut self, schema: &Schema) -> Result<()>;
+    fn new_states(&self, n: usize) -> Box<dyn Any + Send>;
+    fn update(&self, batch: &RecordBatch, cells: &[u32], states: &mut dyn Any, diag: &mut Diagnostics);
+    /// Merge `src[i]` into `dst[map[i]]`, growing `dst` to `len`.
+    fn merge(&self, dst: &mut dyn Any, src: &dyn Any, map: &[u32], len: usize);
+    fn fields(&self) -> Vec<Field>;
+    fn finalize(&self, states: &dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
+}
+
+fn downcast<S: 'static>(states: &dyn Any) -> &Vec<S> {
+    states.downcast_ref::<Vec<S>>().expect("state vector of the KPI's own type")
+}
+
+impl<K: Kpi> DynKpi for K {
+    fn default_date(&self) -> Option<&str> {
+        Kpi::default_date(self)
+    }
+    fn row_filter(&self, schema: &Schema) -> Vec<crate::filter::Condition> {
+        Kpi::row_filter(self, schema)
+    }
+    fn bind(&mut self, schema: &Schema) -> Result<()> {
+        Kpi::bind(self, schema)
+    }
+    fn new_states(&self, n: usize) -> Box<dyn Any + Send> {
+        Box::new(vec![K::State::default(); n])
+    }
+    fn update(&self, batch: &RecordBatch, cells: &[u32], states: &mut dyn Any, diag: &mut Diagnostics) {
+        let states = states.downcast_mut::<Vec<K::State>>().expect("state vector of the KPI's own type");
+        Kpi::update(self, batch, cells, states, diag)
+    }
+    fn merge(&self, dst: &mut dyn Any, src: &dyn Any, map: &[u32], len: usize) {
+        let dst = dst.downcast_mut::<Vec<K::State>>().expect("state vector of the KPI's own type");
+        if dst.len() < len {
+            dst.resize(len, K::State::default());
+        }
+        for (s, &m) in downcast::<K::State>(src).iter().zip(map) {
+            dst[m as usize].merge(s);
+        }
+    }
+    fn fields(&self) -> Vec<Field> {
+        Kpi::fields(self)
+    }
+    fn finalize(&self, states: &dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
+        let all = downcast::<K::State>(states);
+        let ordered: Vec<&K::State> = order.iter().map(|&i| &all[i as usize]).collect();
+        Kpi::finalize(self, &ordered, ctx)
+    }
+}
+
+/// A KPI of the call, bound to the schema.
+struct Bound {
+    kind: String,
+    name: String,
+    kpi: Box<dyn DynKpi>,
+    filter: Option<Filter>,
+}
+
+/// The request resolved against a schema.
+struct Plan {
+    keys: Vec<KeyColumn>,
+    date: Option<(usize, String, DateReader)>,
+    periods: Option<Periods>,
+    kpis: Vec<Bound>,
+    ctx: Ctx,
+    as_of: Option<i32>,
+}
+
+impl Plan {
+    fn new(request: &Request, schema: &Schema) -> Result<Plan> {
+        if request.kpis.is_empty() {
+            return Err(Error::param("no KPIs requested: pass kpis=[...]"));
+        }
+        crate::stats::check_confidence(request.confidence)?;
+        let mut kpis = Vec::with_capacity(request.kpis.len());
+        for spec in &request.kpis {
+            let mut kpi = registry::build(&spec.kind, &spec.params)?;
+            kpi.bind(schema)?;
+            let mut conditions = kpi.row_filter(schema);
+            conditions.extend(spec.filter.iter().cloned());
+            let filter = Filter::bind(&conditions, schema)?;
+            let name = spec.name.clone().unwrap_or_else(|| spec.kind.clone());
+            kpis.push(Bound { kind: spec.kind.clone(), name, kpi, filter });
+        }
+        let keys = keys::resolve(schema, &request.by)?;
+        let periods = match &request.period {
+            None => None,
+            Some(p) => Some(Periods::new(PeriodUnit::parse(p)?, request.fiscal_year_start)?),
+        };
+        if request.fiscal_year_start != 1 && !(1..=12).contains(&request.fiscal_year_start) {
+            return Err(Error::param(format!(
+                "fiscal_year_start must be a month 1-12, got {}",
+                request.fiscal_year_start
+            )));
+        }
+        let date_name: Option<String> = request
+            .date
+            .clone()
+            .or_else(|| kpis.iter().find_map(|b| b.kpi.default_date().map(|d| d.to_string())));
+        let date = match (&periods, date_name) {
+            (Some(_), None) => {
+                return Err(Error::param("period= needs a date column: pass date=\"<column>\""))
+            }
+            (_, Some(name)) if periods.is_some() || request.date.is_some() => {
+                let index = find_column(schema, &name, "date")?;
+                let reader = DateReader::new(&name, schema.field(index).data_type(), request.tz.as_deref())?;
+                Some((index, name, reader))
+            }
+            _ => None,
+        };
+        let as_of = request.as_of.as_deref().map(parse_iso_date).transpose()?;
+        let ctx = Ctx {
+            confidence: request.confidence,
+            z: crate::stats::z_for(request.confidence),
+            on_invalid: request.on_invalid,
+            as_of,
+        };
+        Ok(Plan { keys, date, periods, kpis, ctx, as_of })
+    }
+}
+
+/// Parse `YYYY-MM-DD` into days since 1970-01-01.
+pub fn parse_iso_date(s: &str) -> Result<i32> {
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| Error::param(format!("as_of must be a date like 2025-09-30, got '{s}'")))?;
+    Ok((d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32)
+}
+
+/// A chunk's contribution: its distinct cells and one state vector per KPI.
+struct ChunkOut {
+    keys: Vec<Box<[KeyValue]>>,
+    /// (key code, period ordinal) per local cell.
+    cells: Vec<(u32, i32)>,
+    states: Vec<Box<dyn Any + Send>>,
+    diag: Diagnostics,
+    day_range: Option<(i32, i32)>,
+}
+
+fn process_chunk(plan: &Plan, batch: &RecordBatch) -> ChunkOut {
+    let rows = batch.num_rows();
+    let mut diag = Diagnostics::default();
+    let key_arrays: Vec<&dyn Array> = plan.keys.iter().map(|k| batch.column(k.index).as_ref()).collect();
+    let mut key_codes = Vec::new();
+    let keys = keys::encode_keys(&key_arrays, rows, &mut key_codes);
+
+    let mut day_range = None;
+    let mut cell_codes = Vec::new();
+    let cells: Vec<(u32, i32)> = match (&plan.date, &plan.periods) {
+        (Some((index, name, reader)), periods) => {
+            let mut days = Vec::new();
+            reader.days(batch.column(*index).as_ref(), &mut days);
+            let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+            for &d in &days {
+                if d != NULL_DAY {
+                    lo = lo.min(d);
+                    hi = hi.max(d);
+                }
+            }
+            if lo <= hi {
+                day_range = Some((lo, hi));
+            }
+            match periods {
+                Some(periods) => {
+                    let base = if lo <= hi { periods.ordinal(lo) } else { 0 };
+                    let span = if lo <= hi { (periods.ordinal(hi) - base) as usize + 1 } else { 1 };
+                    let ords: Vec<u32> = days
+                        .iter()
+                        .map(|&d| {
+                            if d == NULL_DAY {
+                                diag.record(name, "with a null date (a period was asked for)", || {
+                                    "null".to_string()
+                                });
+                                SKIP
+                            } else {
+                                (periods.ordinal(d) - base) as u32
+                            }
+                        })
+                        .collect();
+                    keys::combine(&key_codes, &ords, span, &mut cell_codes)
+                        .into_iter()
+                        .map(|(k, p)| (k, base + p as i32))
+                        .collect()
+                }
+                None => {
+                    cell_codes = key_codes;
+                    (0..keys.len() as u32).map(|k| (k, 0)).collect()
+                }
+            }
+        }
+        (None, _) => {
+            cell_codes = key_codes;
+            (0..keys.len() as u32).map(|k| (k, 0)).collect()
+        }
+    };
+
+    let mut filtered = Vec::new();
+    let states = plan
+        .kpis
+        .iter()
+        .map(|bound| {
+            let mut states = bound.kpi.new_states(cells.len());
+            let cells_for_kpi: &[u32] = match &bound.filter {
+                None => &cell_codes,
+                Some(filter) => {
+                    filter.apply(batch, &cell_codes, &mut filtered);
+                    &filtered
+                }
+            };
+            bound.kpi.update(batch, cells_for_kpi, states.as_mut(), &mut diag);
+            states
+        })
+        .collect();
+    ChunkOut { keys, cells, states, diag, day_range }
+}
+
+/// Merged states of all chunks so far, indexed by global cell.
+struct Accumulator {
+    key_index: hashbrown::HashMap<Box<[KeyValue]>, u32, foldhash::fast::FixedState>,
+    keys: Vec<Box<[KeyValue]>>,
+    cell_index: hashbrown::HashMap<(u32, i32), u32, foldhash::fast::FixedState>,
+    cells: Vec<(u32, i32)>,
+    states: Vec<Box<dyn Any + Send>>,
+    diag: Diagnostics,
+    day_range: Option<(i32, i32)>,
+}
+
+impl Accumulator {
+    fn new(plan: &Plan) -> Self {
+        Accumulator {
+            key_index: fast_map(1024),
+            keys: Vec::new(),
+            cell_index: fast_map(1024),
+            cells: Vec::new(),
+            states: plan.kpis.iter().map(|b| b.kpi.new_states(0)).collect(),
+            diag: Diagnostics::default(),
+            day_range: None,
+        }
+    }
+
+    fn absorb(&mut self, plan: &Plan, chunk: ChunkOut) {
+        let key_map: Vec<u32> = chunk
+            .keys
+            .into_iter()
+            .map(|k| {
+                if let Some(&g) = self.key_index.get(&k) {
+                    return g;
+                }
+                let g = self.keys.len() as u32;
+                self.keys.push(k.clone());
+                self.key_index.insert(k, g);
+                g
+            })
+            .collect();
+        let cell_map: Vec<u32> = chunk
+            .cells
+            .iter()
+            .map(|&(k, p)| {
+                let cell = (key_map[k as usize], p);
+                let next = self.cells.len() as u32;
+                *self.cell_index.entry(cell).or_insert_with(|| {
+                    self.cells.push(cell);
+                    next
+                })
+            })
+            .collect();
+        for (bound, (dst, src)) in plan.kpis.iter().zip(self.states.iter_mut().zip(&chunk.states)) {
+            bound.kpi.merge(dst.as_mut(), src.as_ref(), &cell_map, self.cells.len());
+        }
+        self.diag.merge(chunk.diag);
+        self.day_range = match (self.day_range, chunk.day_range) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (x, None) | (None, x) => x,
+        };
+    }
+}
+
+/// The result of a call: the KPI table and the bad-row issues that were dropped.
+pub struct Output {
+    pub batch: RecordBatch,
+    pub issues: Vec<Issue>,
+}
+
+/// Run `request` over `batches` (all of one `schema`).
+pub fn run(
+    request: &Request,
+    schema: SchemaRef,
+    batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send,
+) -> Result<Output> {
+    let plan = Plan::new(request, &schema)?;
+    let go = || scan(&plan, batches);
+    let acc = match request.threads {
+        Some(0) => return Err(Error::param("threads must be at least 1")),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| Error::Internal(format!("could not start {n} threads: {e}")))?
+            .install(go)?,
+        None => go()?,
+    };
+    finish(&plan, request, acc)
+}
+
+fn scan(
+    plan: &Plan,
+    batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>>,
+) -> Result<Accumulator> {
+    let mut acc = Accumulator::new(plan);
+    let parallel = !FORKED.load(AtomicOrdering::Relaxed);
+    let mut window: Vec<RecordBatch> = Vec::with_capacity(WINDOW_CHUNKS);
+    let flush = |window: &mut Vec<RecordBatch>, acc: &mut Accumulator| {
+        let outs: Vec<ChunkOut> = if parallel {
+            window.par_iter().map(|b| process_chunk(plan, b)).collect()
+        } else {
+            window.iter().map(|b| process_chunk(plan, b)).collect()
+        };
+        for out in outs {
+            acc.absorb(plan, out);
+        }
+        window.clear();
+    };
+    for batch in batches {
+        let batch = batch.map_err(|e| Error::param(format!("could not read the input: {e}")))?;
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = CHUNK_ROWS.min(batch.num_rows() - offset);
+            window.push(batch.slice(offset, len));
+            offset += len;
+            if window.len() == WINDOW_CHUNKS {
+                flush(&mut window, &mut acc);
+            }
+        }
+    }
+    flush(&mut window, &mut acc);
+    Ok(acc)
+}
+
+fn finish(plan: &Plan, request: &Request, acc: Accumulator) -> Result<Output> {
+    if request.on_invalid == OnInvalid::Raise {
+        if let Some(err) = acc.diag.to_error() {
+            return Err(err);
+        }
+    }
+    let as_of = plan.as_of.or(acc.day_range.map(|(_, hi)| hi));
+    let ctx = Ctx { as_of, ..plan.ctx.clone() };
+
+    let mut order: Vec<u32> = (0..acc.cells.len() as u32).collect();
+    order.sort_by(|&a, &b| {
+        let (ka, pa) = acc.cells[a as usize];
+        let (kb, pb) = acc.cells[b as usize];
+        acc.keys[ka as usize].cmp(&acc.keys[kb as usize]).then(pa.cmp(&pb))
+    });
+
+    let mut fields: Vec<Field> = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (i, key) in plan.keys.iter().enumerate() {
+        let values = order.iter().map(|&c| acc.keys[acc.cells[c as usize].0 as usize][i].clone());
+        let column = keys::build_column(&key.out_type, values);
+        fields.push(Field::new(&key.name, key.out_type.clone(), true));
+        columns.push(column);
+    }
+    if let Some(periods) = &plan.periods {
+        let mut label = StringBuilder::new();
+        let mut start = Date32Builder::new();
+        let mut partial = BooleanBuilder::new();
+        for &c in &order {
+            let ord = acc.cells[c as usize].1;
+            label.append_value(periods.label(ord));
+            start.append_value(periods.start(ord));
+            partial.append_value(as_of.is_some_and(|d| periods.end(ord) > d));
+        }
+        fields.push(Field::new("period", DataType::Utf8, false));
+        fields.push(Field::new("period_start", DataType::Date32, false));
+        fields.push(Field::new("partial", DataType::Boolean, false));
+        columns.push(Arc::new(label.finish()));
+        columns.push(Arc::new(start.finish()));
+        columns.push(Arc::new(partial.finish()));
+    }
+    let rename = plan.kpis.len() > 1 || plan.kpis.iter().any(|b| b.name != b.kind);
+    for (bound, states) in plan.kpis.iter().zip(&acc.states) {
+        let arrays = bound.kpi.finalize(states.as_ref(), &order, &ctx);
+        for (field, array) in bound.kpi.fields().into_iter().zip(arrays) {
+            let name = if rename {
+                output_name(&bound.kind, &bound.name, field.name())
+            } else {
+                field.name().clone()
+            };
+            fields.push(field.with_name(name));
+            columns.push(array);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for f in &fields {
+        if !seen.insert(f.name().clone()) {
+            return Err(Error::param(format!(
+                "two output columns would be named '{}': give the KPIs distinct names (name=...)",
+                f.name()
+            )));
+        }
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| Error::Internal(format!("assembling the output: {e}")))?;
+    Ok(Output { batch, issues: acc.diag.issues })
+}
+
+/// Column names when a call has several KPIs (or a renamed one): a column
+/// named after the kind takes the KPI's name (`nps_ci_low` -> `nps_portal_ci_low`),
+/// the shared ones are prefixed (`n` -> `nps_n`).
+fn output_name(kind: &str, name: &str, column: &str) -> String {
+    match column.strip_prefix(kind) {
+        Some(rest) if rest.is_empty() || rest.starts_with('_') => format!("{name}{rest}"),
+        _ => format!("{name}_{column}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_names() {
+        assert_eq!(output_name("nps", "nps", "nps_ci_low"), "nps_ci_low");
+        assert_eq!(output_name("nps", "nps", "n"), "nps_n");
+        assert_eq!(output_name("nps", "nps_portal", "nps"), "nps_portal");
+        assert_eq!(output_name("csat", "csat", "csat_mean"), "csat_mean");
+        assert_eq!(output_name("ces", "ces", "cesx"), "ces_cesx");
+    }
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(parse_iso_date("1970-01-02").unwrap(), 1);
+        assert!(parse_iso_date("2025/01/02").is_err());
+    }
+}

@@ -1,0 +1,367 @@
+//! Input: find columns by role, check their types, read them without copying,
+//! and collect bad rows into errors that name the column, the count and an example.
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray};
+use arrow_buffer::NullBuffer;
+use arrow_schema::{DataType, Schema};
+
+use crate::error::{Error, Result};
+
+/// Find `name` in `schema`; the error names the role and suggests the closest column.
+pub fn find_column(schema: &Schema, name: &str, role: &str) -> Result<usize> {
+    if let Ok(i) = schema.index_of(name) {
+        return Ok(i);
+    }
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let hint = match closest_name(name, &names) {
+        Some(best) => format!(" Did you mean '{best}'? Pass {role}=\"{best}\" to use it."),
+        None => String::new(),
+    };
+    let shown: Vec<&str> = names.iter().take(20).copied().collect();
+    let more = if names.len() > 20 { ", ..." } else { "" };
+    Err(Error::Input {
+        message: format!(
+            "column '{name}' ({role}=) not found in the table.{hint} Columns: {}{more}",
+            shown.join(", ")
+        ),
+        column: Some(name.to_string()),
+        count: None,
+        example: None,
+    })
+}
+
+/// The candidate with the smallest edit distance (case-insensitive), if it is close enough.
+pub fn closest_name<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let target = name.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&target, &c.to_lowercase()), *c))
+        .filter(|(d, c)| *d <= 2.max(c.chars().count() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// True for the Arrow types a numeric measure may have.
+pub fn is_numeric(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Float32
+            | DataType::Float64
+            // An all-null column (pandas/pyarrow infer it for all-missing data).
+            | DataType::Null
+    )
+}
+
+/// Check that column `index` of `schema` is numeric; the error says how to fix it.
+pub fn expect_numeric(schema: &Schema, index: usize, role: &str) -> Result<()> {
+    let field = schema.field(index);
+    if is_numeric(field.data_type()) {
+        return Ok(());
+    }
+    let hint = if is_string(field.data_type()) {
+        " It holds strings; convert it to numbers first (pandas: pd.to_numeric(df[col]); polars: pl.col(col).cast(pl.Float64))."
+    } else {
+        ""
+    };
+    Err(Error::column(
+        field.name(),
+        format!(
+            "column '{}' ({role}=) must be numeric, but has type {}.{hint}",
+            field.name(),
+            field.data_type()
+        ),
+    ))
+}
+
+/// True for the three string flavours (and dictionaries of them).
+pub fn is_string(dt: &DataType) -> bool {
+    match dt {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => is_string(v),
+        _ => false,
+    }
+}
+
+/// A numeric column read in place: one variant per Arrow primitive type.
+pub enum Numeric<'a> {
+    I8(&'a PrimitiveArray<Int8Type>),
+    I16(&'a PrimitiveArray<Int16Type>),
+    I32(&'a PrimitiveArray<Int32Type>),
+    I64(&'a PrimitiveArray<Int64Type>),
+    U8(&'a PrimitiveArray<UInt8Type>),
+    U16(&'a PrimitiveArray<UInt16Type>),
+    U32(&'a PrimitiveArray<UInt32Type>),
+    U64(&'a PrimitiveArray<UInt64Type>),
+    F32(&'a PrimitiveArray<Float32Type>),
+    F64(&'a PrimitiveArray<Float64Type>),
+    /// An all-null column of this length.
+    Null(usize),
+}
+
+/// Numeric element types seen as f64.
+pub trait AsF64: Copy {
+    fn as_f64(self) -> f64;
+}
+macro_rules! as_f64 {
+    ($($t:ty),*) => {$(impl AsF64 for $t { #[inline(always)] fn as_f64(self) -> f64 { self as f64 } })*};
+}
+as_f64!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+
+impl<'a> Numeric<'a> {
+    /// View `array` as numeric; `None` when its type is not numeric (checked earlier by [`expect_numeric`]).
+    pub fn new(array: &'a dyn Array) -> Option<Self> {
+        Some(match array.data_type() {
+            DataType::Int8 => Numeric::I8(array.as_primitive()),
+            DataType::Int16 => Numeric::I16(array.as_primitive()),
+            DataType::Int32 => Numeric::I32(array.as_primitive()),
+            DataType::Int64 => Numeric::I64(array.as_primitive()),
+            DataType::UInt8 => Numeric::U8(array.as_primitive()),
+            DataType::UInt16 => Numeric::U16(array.as_primitive()),
+            DataType::UInt32 => Numeric::U32(array.as_primitive()),
+            DataType::UInt64 => Numeric::U64(array.as_primitive()),
+            DataType::Float32 => Numeric::F32(array.as_primitive()),
+            DataType::Float64 => Numeric::F64(array.as_primitive()),
+            DataType::Null => Numeric::Null(array.len()),
+            _ => return None,
+        })
+    }
+
+    /// Call `f(row, value)` for every row, `None` for nulls. Monomorphised per
+    /// element type so the loop has no per-row dispatch.
+    #[inline]
+    pub fn for_each(&self, mut f: impl FnMut(usize, Option<f64>)) {
+        fn go<T: ArrowPrimitiveType>(a: &PrimitiveArray<T>, f: &mut impl FnMut(usize, Option<f64>))
+        where
+            T::Native: AsF64,
+        {
+            let values = a.values();
+            match a.nulls().filter(|n| n.null_count() > 0) {
+                None => values.iter().enumerate().for_each(|(i, v)| f(i, Some(v.as_f64()))),
+                Some(nulls) => values
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, v)| f(i, if nulls.is_valid(i) { Some(v.as_f64()) } else { None })),
+            }
+        }
+        match self {
+            Numeric::I8(a) => go(*a, &mut f),
+            Numeric::I16(a) => go(*a, &mut f),
+            Numeric::I32(a) => go(*a, &mut f),
+            Numeric::I64(a) => go(*a, &mut f),
+            Numeric::U8(a) => go(*a, &mut f),
+            Numeric::U16(a) => go(*a, &mut f),
+            Numeric::U32(a) => go(*a, &mut f),
+            Numeric::U64(a) => go(*a, &mut f),
+            Numeric::F32(a) => go(*a, &mut f),
+            Numeric::F64(a) => go(*a, &mut f),
+            Numeric::Null(len) => (0..*len).for_each(|i| f(i, None)),
+        }
+    }
+}
+
+/// A string column read in place, whatever its flavour.
+pub enum Strings<'a> {
+    Utf8(&'a arrow_array::StringArray),
+    Large(&'a arrow_array::LargeStringArray),
+    View(&'a arrow_array::StringViewArray),
+}
+
+impl<'a> Strings<'a> {
+    pub fn new(array: &'a dyn Array) -> Option<Self> {
+        Some(match array.data_type() {
+            DataType::Utf8 => Strings::Utf8(array.as_string()),
+            DataType::LargeUtf8 => Strings::Large(array.as_string()),
+            DataType::Utf8View => Strings::View(array.as_string_view()),
+            _ => return None,
+        })
+    }
+    #[inline]
+    pub fn value(&self, i: usize) -> &'a str {
+        match self {
+            Strings::Utf8(a) => (*a).value(i),
+            Strings::Large(a) => (*a).value(i),
+            Strings::View(a) => (*a).value(i),
+        }
+    }
+    pub fn nulls(&self) -> Option<&'a NullBuffer> {
+        match self {
+            Strings::Utf8(a) => Array::nulls(*a),
+            Strings::Large(a) => Array::nulls(*a),
+            Strings::View(a) => Array::nulls(*a),
+        }
+    }
+    pub fn len(&self) -> usize {
+        match self {
+            Strings::Utf8(a) => a.len(),
+            Strings::Large(a) => a.len(),
+            Strings::View(a) => a.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A short, printable rendering of one value for error messages.
+pub fn show_f64(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// One kind of bad row: which column, what is wrong, how many rows, one example.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Issue {
+    pub column: String,
+    pub problem: String,
+    pub count: u64,
+    pub example: String,
+}
+
+/// Bad rows found while scanning, merged across chunks in chunk order so the
+/// example is deterministic (the first bad row of the earliest chunk).
+#[derive(Clone, Debug, Default)]
+pub struct Diagnostics {
+    pub issues: Vec<Issue>,
+}
+
+impl Diagnostics {
+    /// Count one bad row; `example` is only rendered for the first of its kind.
+    #[inline]
+    pub fn record(&mut self, column: &str, problem: &str, example: impl FnOnce() -> String) {
+        if let Some(issue) = self.issues.iter_mut().find(|i| i.problem == problem && i.column == column) {
+            issue.count += 1;
+        } else {
+            self.issues.push(Issue {
+                column: column.to_string(),
+                problem: problem.to_string(),
+                count: 1,
+                example: example(),
+            });
+        }
+    }
+
+    pub fn merge(&mut self, other: Diagnostics) {
+        for issue in other.issues {
+            match self.issues.iter_mut().find(|i| i.problem == issue.problem && i.column == issue.column) {
+                Some(mine) => mine.count += issue.count,
+                None => self.issues.push(issue),
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.issues.is_empty()
+    }
+
+    /// The error raised with `on_invalid="raise"`: the first issue in full, the others listed.
+    pub fn to_error(&self) -> Option<Error> {
+        let first = self.issues.first()?;
+        let mut message = describe(first);
+        for other in &self.issues[1..] {
+            message.push_str("; ");
+            message.push_str(&describe(other));
+        }
+        message.push_str(
+            ". Fix the data, or pass on_invalid=\"drop\" to drop these rows and count them in 'invalid'.",
+        );
+        Some(Error::Input {
+            message,
+            column: Some(first.column.clone()),
+            count: Some(first.count),
+            example: Some(first.example.clone()),
+        })
+    }
+}
+
+fn describe(issue: &Issue) -> String {
+    let rows = if issue.count == 1 { "row" } else { "rows" };
+    format!(
+        "column '{}': {} {rows} {} (example: {})",
+        issue.column, issue.count, issue.problem, issue.example
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_schema::Field;
+
+    #[test]
+    fn missing_column_suggests_closest() {
+        let schema = Schema::new(vec![
+            Field::new("score", DataType::Int64, true),
+            Field::new("rep_id", DataType::Utf8, true),
+        ]);
+        let err = find_column(&schema, "scor", "score").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("Did you mean 'score'"), "{msg}");
+        assert!(find_column(&schema, "zzzzzzzz", "score")
+            .unwrap_err()
+            .to_string()
+            .contains("Columns: score, rep_id"));
+        assert_eq!(find_column(&schema, "rep_id", "by").unwrap(), 1);
+        assert_eq!(closest_name("REP_ID", &["rep_id", "region"]), Some("rep_id"));
+    }
+
+    #[test]
+    fn diagnostics_count_and_keep_first_example() {
+        let mut a = Diagnostics::default();
+        a.record("score", "outside 0-10", || "11".into());
+        a.record("score", "outside 0-10", || "12".into());
+        let mut b = Diagnostics::default();
+        b.record("score", "outside 0-10", || "13".into());
+        b.record("date", "null", || "null".into());
+        a.merge(b);
+        assert_eq!(a.issues[0].count, 3);
+        assert_eq!(a.issues[0].example, "11");
+        let err = a.to_error().unwrap();
+        match err {
+            Error::Input { column, count, example, message } => {
+                assert_eq!(column.as_deref(), Some("score"));
+                assert_eq!(count, Some(3));
+                assert_eq!(example.as_deref(), Some("11"));
+                assert!(message.contains("column 'date': 1 row null"), "{message}");
+            }
+            _ => panic!("wrong error kind"),
+        }
+    }
+
+    #[test]
+    fn numeric_views_all_types() {
+        let a = arrow_array::Int8Array::from(vec![Some(1), None, Some(3)]);
+        let mut seen = vec![];
+        Numeric::new(&a).unwrap().for_each(|i, v| seen.push((i, v)));
+        assert_eq!(seen, vec![(0, Some(1.0)), (1, None), (2, Some(3.0))]);
+        let f = arrow_array::Float32Array::from(vec![0.5]);
+        let mut s = 0.0;
+        Numeric::new(&f).unwrap().for_each(|_, v| s += v.unwrap());
+        assert_eq!(s, 0.5);
+        assert!(Numeric::new(&arrow_array::StringArray::from(vec!["x"])).is_none());
+    }
+}

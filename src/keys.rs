@@ -1,0 +1,501 @@
+//! Segment keys: one or several `by` columns of any common type turned into
+//! dense, chunk-local group ids, and back into output columns.
+//!
+//! Each chunk encodes its own rows (hashing borrowed values, no allocation per
+//! row); only its distinct keys are materialised as [`KeyValue`]s, which the
+//! engine maps to global ids when it merges chunk states.
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, PrimitiveBuilder, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType};
+use arrow_schema::{DataType, Schema, TimeUnit};
+use hashbrown::HashMap;
+
+use crate::error::{Error, Result};
+use crate::ingest::{find_column, Strings};
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+pub(crate) fn fast_map<K, V>(capacity: usize) -> FastMap<K, V> {
+    HashMap::with_capacity_and_hasher(capacity, foldhash::fast::FixedState::with_seed(0x6b70_6966))
+}
+
+/// Marks a row that belongs to no cell (filtered out, or invalid date).
+pub const SKIP: u32 = u32::MAX;
+
+/// One segment value. Within a column all values share a variant (or are Null).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum KeyValue {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    Str(Box<str>),
+    Null,
+}
+
+impl KeyValue {
+    fn rank(&self) -> u8 {
+        match self {
+            KeyValue::Int(_) => 0,
+            KeyValue::UInt(_) => 1,
+            KeyValue::Float(_) => 2,
+            KeyValue::Bool(_) => 3,
+            KeyValue::Str(_) => 4,
+            KeyValue::Null => 5,
+        }
+    }
+}
+
+impl PartialEq for KeyValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for KeyValue {}
+impl PartialOrd for KeyValue {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+/// Sort order of the output: values ascending, null last.
+impl Ord for KeyValue {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (KeyValue::Int(a), KeyValue::Int(b)) => a.cmp(b),
+            (KeyValue::UInt(a), KeyValue::UInt(b)) => a.cmp(b),
+            (KeyValue::Float(a), KeyValue::Float(b)) => a.total_cmp(b),
+            (KeyValue::Bool(a), KeyValue::Bool(b)) => a.cmp(b),
+            (KeyValue::Str(a), KeyValue::Str(b)) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+impl Hash for KeyValue {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.rank().hash(state);
+        match self {
+            KeyValue::Int(v) => v.hash(state),
+            KeyValue::UInt(v) => v.hash(state),
+            KeyValue::Float(v) => v.to_bits().hash(state),
+            KeyValue::Bool(v) => v.hash(state),
+            KeyValue::Str(v) => v.hash(state),
+            KeyValue::Null => {}
+        }
+    }
+}
+
+/// A `by` column resolved against the schema.
+#[derive(Clone, Debug)]
+pub struct KeyColumn {
+    pub name: String,
+    pub index: usize,
+    /// The type of the output column (dictionaries come out as their values' type).
+    pub out_type: DataType,
+}
+
+/// Resolve the `by` columns, checking that each has a type we can segment on.
+pub fn resolve(schema: &Schema, by: &[String]) -> Result<Vec<KeyColumn>> {
+    let mut seen = std::collections::HashSet::new();
+    by.iter()
+        .map(|name| {
+            if !seen.insert(name) {
+                return Err(Error::param(format!("by= lists column '{name}' twice")));
+            }
+            let index = find_column(schema, name, "by")?;
+            let dt = schema.field(index).data_type();
+            let out_type = key_out_type(dt).ok_or_else(|| {
+                Error::column(
+                    name,
+                    format!(
+                        "column '{name}' (by=) has type {dt}, which cannot be a segment key; \
+                         use strings, integers, booleans, dates or a dictionary/categorical column"
+                    ),
+                )
+            })?;
+            Ok(KeyColumn { name: name.clone(), index, out_type })
+        })
+        .collect()
+}
+
+fn key_out_type(dt: &DataType) -> Option<DataType> {
+    Some(match dt {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
+        DataType::Dictionary(_, v) => return key_out_type(v),
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Boolean
+        | DataType::Date32
+        | DataType::Date64
+        | DataType::Timestamp(_, _)
+        | DataType::Null => dt.clone(),
+        _ => return None,
+    })
+}
+
+/// Encode one column of a chunk: per-row codes into `codes`, and the distinct
+/// values (index = code) returned.
+pub fn encode_column(array: &dyn Array, codes: &mut Vec<u32>) -> Vec<KeyValue> {
+    codes.clear();
+    codes.reserve(array.len());
+    match array.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let s = Strings::new(array).expect("string type checked");
+            let mut map: FastMap<Option<&str>, u32> = fast_map(64);
+            let mut values = Vec::new();
+            let nulls = s.nulls().filter(|n| n.null_count() > 0);
+            for i in 0..s.len() {
+                let v = if nulls.is_some_and(|n| n.is_null(i)) { None } else { Some(s.value(i)) };
+                let next = values.len() as u32;
+                let code = *map.entry(v).or_insert_with(|| {
+                    values.push(v.map_or(KeyValue::Null, |v| KeyValue::Str(v.into())));
+                    next
+                });
+                codes.push(code);
+            }
+            values
+        }
+        DataType::Dictionary(kt, _) => {
+            let dict = array.as_any_dictionary();
+            // Encode the (small) dictionary once, then map each row's key through it.
+            let mut dict_codes = Vec::new();
+            let mut values = encode_column(dict.values().as_ref(), &mut dict_codes);
+            let null_code = |values: &mut Vec<KeyValue>| -> u32 {
+                match values.iter().position(|v| matches!(v, KeyValue::Null)) {
+                    Some(p) => p as u32,
+                    None => {
+                        values.push(KeyValue::Null);
+                        (values.len() - 1) as u32
+                    }
+                }
+            };
+            let keys = dict.normalized_keys();
+            let nulls = array.logical_nulls();
+            let mut null_id = None;
+            let _ = kt;
+            for (i, &k) in keys.iter().enumerate() {
+                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+                    let id = *null_id.get_or_insert_with(|| null_code(&mut values));
+                    codes.push(id);
+                } else {
+                    codes.push(dict_codes[k]);
+                }
+            }
+            values
+        }
+        DataType::Null => {
+            codes.resize(array.len(), 0);
+            vec![KeyValue::Null]
+        }
+        DataType::Boolean => {
+            let a = array.as_boolean();
+            let mut values = Vec::new();
+            let mut ids: [u32; 3] = [SKIP; 3];
+            for i in 0..a.len() {
+                let (slot, v) = if a.is_null(i) {
+                    (2, KeyValue::Null)
+                } else {
+                    let b = a.value(i);
+                    (usize::from(b), KeyValue::Bool(b))
+                };
+                if ids[slot] == SKIP {
+                    ids[slot] = values.len() as u32;
+                    values.push(v);
+                }
+                codes.push(ids[slot]);
+            }
+            values
+        }
+        DataType::Int8 => encode_int::<Int8Type>(array, codes, |v| KeyValue::Int(v as i64)),
+        DataType::Int16 => encode_int::<Int16Type>(array, codes, |v| KeyValue::Int(v as i64)),
+        DataType::Int32 => encode_int::<Int32Type>(array, codes, |v| KeyValue::Int(v as i64)),
+        DataType::Int64 => encode_int::<Int64Type>(array, codes, KeyValue::Int),
+        DataType::UInt8 => encode_int::<UInt8Type>(array, codes, |v| KeyValue::UInt(v as u64)),
+        DataType::UInt16 => encode_int::<UInt16Type>(array, codes, |v| KeyValue::UInt(v as u64)),
+        DataType::UInt32 => encode_int::<UInt32Type>(array, codes, |v| KeyValue::UInt(v as u64)),
+        DataType::UInt64 => encode_int::<UInt64Type>(array, codes, KeyValue::UInt),
+        DataType::Date32 => encode_int::<Date32Type>(array, codes, |v| KeyValue::Int(v as i64)),
+        DataType::Date64 => encode_int::<Date64Type>(array, codes, KeyValue::Int),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            encode_int::<TimestampSecondType>(array, codes, KeyValue::Int)
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            encode_int::<TimestampMillisecondType>(array, codes, KeyValue::Int)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            encode_int::<TimestampMicrosecondType>(array, codes, KeyValue::Int)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            encode_int::<TimestampNanosecondType>(array, codes, KeyValue::Int)
+        }
+        DataType::Float32 => {
+            encode_int::<Float32Type>(array, codes, |v| KeyValue::Float(canonical(v as f64)))
+        }
+        DataType::Float64 => encode_int::<Float64Type>(array, codes, |v| KeyValue::Float(canonical(v))),
+        other => unreachable!("key type {other} was rejected by keys::resolve"),
+    }
+}
+
+/// One NaN and one zero, so equal-looking keys group together.
+fn canonical(v: f64) -> f64 {
+    if v.is_nan() {
+        f64::NAN
+    } else if v == 0.0 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// Primitive values hashed through their bits (a float key uses its canonical bits).
+trait Bits: Copy {
+    fn bits(self) -> u64;
+}
+macro_rules! bits_int {
+    ($($t:ty),*) => {$(impl Bits for $t { #[inline(always)] fn bits(self) -> u64 { self as u64 } })*};
+}
+bits_int!(i8, i16, i32, i64, u8, u16, u32, u64);
+impl Bits for f32 {
+    fn bits(self) -> u64 {
+        canonical(self as f64).to_bits()
+    }
+}
+impl Bits for f64 {
+    fn bits(self) -> u64 {
+        canonical(self).to_bits()
+    }
+}
+
+fn encode_int<T: ArrowPrimitiveType>(
+    array: &dyn Array,
+    codes: &mut Vec<u32>,
+    to_key: impl Fn(T::Native) -> KeyValue,
+) -> Vec<KeyValue>
+where
+    T::Native: Bits,
+{
+    let a = array.as_primitive::<T>();
+    let mut map: FastMap<Option<u64>, u32> = fast_map(64);
+    let mut values = Vec::new();
+    let nulls = a.nulls().filter(|n| n.null_count() > 0);
+    for (i, &v) in a.values().iter().enumerate() {
+        let k = if nulls.is_some_and(|n| n.is_null(i)) { None } else { Some(v.bits()) };
+        let next = values.len() as u32;
+        let code = *map.entry(k).or_insert_with(|| {
+            values.push(k.map_or(KeyValue::Null, |_| to_key(v)));
+            next
+        });
+        codes.push(code);
+    }
+    values
+}
+
+/// Combine two code vectors into dense codes of the pair, keeping [`SKIP`].
+/// Returns the pairs (a, b) in order of first appearance (index = new code).
+pub fn combine(a: &[u32], b: &[u32], card_b: usize, out: &mut Vec<u32>) -> Vec<(u32, u32)> {
+    out.clear();
+    out.reserve(a.len());
+    let mut pairs = Vec::new();
+    let card_a = a.iter().filter(|&&x| x != SKIP).max().map_or(0, |&m| m as usize + 1);
+    let product = card_a.saturating_mul(card_b);
+    if product <= (1 << 16).max(a.len()) {
+        // Small product: a direct table, no hashing.
+        let mut table = vec![SKIP; product];
+        for (&x, &y) in a.iter().zip(b) {
+            if x == SKIP || y == SKIP {
+                out.push(SKIP);
+                continue;
+            }
+            let slot = &mut table[x as usize * card_b + y as usize];
+            if *slot == SKIP {
+                *slot = pairs.len() as u32;
+                pairs.push((x, y));
+            }
+            out.push(*slot);
+        }
+    } else {
+        let mut map: FastMap<u64, u32> = fast_map(1024);
+        for (&x, &y) in a.iter().zip(b) {
+            if x == SKIP || y == SKIP {
+                out.push(SKIP);
+                continue;
+            }
+            let next = pairs.len() as u32;
+            let code = *map.entry(((x as u64) << 32) | y as u64).or_insert_with(|| {
+                pairs.push((x, y));
+                next
+            });
+            out.push(code);
+        }
+    }
+    pairs
+}
+
+/// Encode all `by` columns of a chunk into one code per row and the distinct
+/// key tuples (index = code). With no `by` columns every row has code 0.
+pub fn encode_keys(columns: &[&dyn Array], rows: usize, codes: &mut Vec<u32>) -> Vec<Box<[KeyValue]>> {
+    match columns {
+        [] => {
+            codes.clear();
+            codes.resize(rows, 0);
+            vec![Box::new([])]
+        }
+        [one] => encode_column(*one, codes).into_iter().map(|v| vec![v].into_boxed_slice()).collect(),
+        [first, rest @ ..] => {
+            let mut values: Vec<Vec<KeyValue>> =
+                encode_column(*first, codes).into_iter().map(|v| vec![v]).collect();
+            let mut col_codes = Vec::new();
+            let mut combined = Vec::new();
+            for column in rest {
+                let distinct = encode_column(*column, &mut col_codes);
+                let pairs = combine(codes, &col_codes, distinct.len(), &mut combined);
+                values = pairs
+                    .into_iter()
+                    .map(|(a, b)| {
+                        let mut tuple = values[a as usize].clone();
+                        tuple.push(distinct[b as usize].clone());
+                        tuple
+                    })
+                    .collect();
+                std::mem::swap(codes, &mut combined);
+            }
+            values.into_iter().map(Vec::into_boxed_slice).collect()
+        }
+    }
+}
+
+/// Build an output column of type `dt` from the key values of one `by` column.
+pub fn build_column(dt: &DataType, values: impl Iterator<Item = KeyValue>) -> ArrayRef {
+    fn prim<T: ArrowPrimitiveType>(
+        values: impl Iterator<Item = KeyValue>,
+        dt: &DataType,
+        f: impl Fn(KeyValue) -> Option<T::Native>,
+    ) -> ArrayRef {
+        let mut b = PrimitiveBuilder::<T>::new().with_data_type(dt.clone());
+        values.for_each(|v| b.append_option(f(v)));
+        Arc::new(b.finish())
+    }
+    let int = |v: KeyValue| match v {
+        KeyValue::Int(i) => Some(i),
+        _ => None,
+    };
+    let uint = |v: KeyValue| match v {
+        KeyValue::UInt(i) => Some(i),
+        _ => None,
+    };
+    let float = |v: KeyValue| match v {
+        KeyValue::Float(f) => Some(f),
+        _ => None,
+    };
+    match dt {
+        DataType::Null => Arc::new(arrow_array::NullArray::new(values.count())),
+        DataType::Utf8 => {
+            let mut b = StringBuilder::new();
+            values.for_each(|v| match v {
+                KeyValue::Str(s) => b.append_value(s),
+                _ => b.append_null(),
+            });
+            Arc::new(b.finish())
+        }
+        DataType::Boolean => {
+            let mut b = BooleanBuilder::new();
+            values.for_each(|v| match v {
+                KeyValue::Bool(x) => b.append_value(x),
+                _ => b.append_null(),
+            });
+            Arc::new(b.finish())
+        }
+        DataType::Int8 => prim::<Int8Type>(values, dt, |v| int(v).map(|x| x as i8)),
+        DataType::Int16 => prim::<Int16Type>(values, dt, |v| int(v).map(|x| x as i16)),
+        DataType::Int32 => prim::<Int32Type>(values, dt, |v| int(v).map(|x| x as i32)),
+        DataType::Int64 => prim::<Int64Type>(values, dt, int),
+        DataType::UInt8 => prim::<UInt8Type>(values, dt, |v| uint(v).map(|x| x as u8)),
+        DataType::UInt16 => prim::<UInt16Type>(values, dt, |v| uint(v).map(|x| x as u16)),
+        DataType::UInt32 => prim::<UInt32Type>(values, dt, |v| uint(v).map(|x| x as u32)),
+        DataType::UInt64 => prim::<UInt64Type>(values, dt, uint),
+        DataType::Float32 => prim::<Float32Type>(values, dt, |v| float(v).map(|x| x as f32)),
+        DataType::Float64 => prim::<Float64Type>(values, dt, float),
+        DataType::Date32 => prim::<Date32Type>(values, dt, |v| int(v).map(|x| x as i32)),
+        DataType::Date64 => prim::<Date64Type>(values, dt, int),
+        DataType::Timestamp(TimeUnit::Second, _) => prim::<TimestampSecondType>(values, dt, int),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => prim::<TimestampMillisecondType>(values, dt, int),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => prim::<TimestampMicrosecondType>(values, dt, int),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => prim::<TimestampNanosecondType>(values, dt, int),
+        other => unreachable!("output key type {other} not produced by keys::resolve"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{DictionaryArray, Int32Array, LargeStringArray, StringArray, StringViewArray};
+
+    fn strs(v: &[KeyValue]) -> Vec<String> {
+        v.iter().map(|k| format!("{k:?}")).collect()
+    }
+
+    #[test]
+    fn string_flavours_encode_alike() {
+        let data = vec![Some("b"), Some("a"), None, Some("b")];
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(data.clone())),
+            Arc::new(LargeStringArray::from(data.clone())),
+            Arc::new(StringViewArray::from(data.clone())),
+            Arc::new(data.iter().copied().collect::<DictionaryArray<Int8Type>>()),
+        ];
+        for a in arrays {
+            let mut codes = vec![];
+            let values = encode_column(a.as_ref(), &mut codes);
+            assert_eq!(codes[0], codes[3]);
+            assert_ne!(codes[0], codes[1]);
+            assert_eq!(values[codes[2] as usize], KeyValue::Null);
+            assert_eq!(values[codes[1] as usize], KeyValue::Str("a".into()), "{:?}", strs(&values));
+        }
+    }
+
+    #[test]
+    fn multi_column_keys_and_null_segment() {
+        let a = StringArray::from(vec![Some("x"), Some("x"), None, Some("y"), Some("x")]);
+        let b = Int32Array::from(vec![Some(1), Some(2), Some(1), Some(1), Some(1)]);
+        let mut codes = vec![];
+        let tuples = encode_keys(&[&a, &b], 5, &mut codes);
+        assert_eq!(codes[0], codes[4]);
+        assert_eq!(tuples.len(), 4);
+        assert_eq!(&*tuples[codes[2] as usize], &[KeyValue::Null, KeyValue::Int(1)]);
+    }
+
+    #[test]
+    fn combine_large_product_uses_hash_path() {
+        let a: Vec<u32> = (0..100_000).collect();
+        let b: Vec<u32> = (0..100_000).map(|i| i % 7).collect();
+        let mut out = vec![];
+        let pairs = combine(&a, &b, 100_000, &mut out);
+        assert_eq!(pairs.len(), 100_000);
+        let mut skip_a = a.clone();
+        skip_a[5] = SKIP;
+        combine(&skip_a, &b, 7, &mut out);
+        assert_eq!(out[5], SKIP);
+    }
+
+    #[test]
+    fn null_sorts_last_and_build_roundtrip() {
+        let mut v = vec![KeyValue::Null, KeyValue::Int(3), KeyValue::Int(-1)];
+        v.sort();
+        assert_eq!(v, vec![KeyValue::Int(-1), KeyValue::Int(3), KeyValue::Null]);
+        let col = build_column(&DataType::Date32, v.into_iter());
+        assert_eq!(col.null_count(), 1);
+        assert_eq!(col.as_primitive::<Date32Type>().value(0), -1);
+    }
+}

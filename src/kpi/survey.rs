@@ -1,0 +1,359 @@
+//! Survey KPIs (table: one row per survey response): `nps`, `csat`, `ces`.
+//!
+//! All three keep the same state, a histogram of whole-number scores: exact,
+//! tiny, and merged by adding counts, so any chunking gives the same answer
+//! bit for bit. Means, shares and intervals are computed from it at the end.
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{Field, Schema};
+use serde::{Deserialize, Serialize};
+
+use super::{count_field, counts, interval_columns, with_interval};
+use crate::engine::{Ctx, Kpi, State};
+use crate::error::{Error, Result};
+use crate::filter::Condition;
+use crate::ingest::{expect_numeric, find_column, show_f64, Diagnostics, Numeric};
+use crate::keys::SKIP;
+use crate::stats;
+
+/// Most points a scale may have (0-10 is 11).
+const MAX_POINTS: usize = 11;
+
+/// Counts of each score on the scale, plus null and invalid scores.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScoreHistogram {
+    pub counts: [u64; MAX_POINTS],
+    pub missing: u64,
+    pub invalid: u64,
+}
+
+impl State for ScoreHistogram {
+    fn merge(&mut self, other: &Self) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.missing += other.missing;
+        self.invalid += other.invalid;
+    }
+}
+
+impl ScoreHistogram {
+    pub fn n(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Responses whose score (scale offset `lo`) lies in `from..=to`.
+    fn count_between(&self, lo: i64, from: i64, to: i64) -> u64 {
+        (from..=to).map(|s| self.counts[(s - lo) as usize]).sum()
+    }
+
+    /// Mean and sample standard deviation of the scores.
+    fn mean_sd(&self, lo: i64) -> Option<(f64, f64)> {
+        let n = self.n();
+        if n == 0 {
+            return None;
+        }
+        let nf = n as f64;
+        let mean =
+            self.counts.iter().enumerate().map(|(i, &c)| (lo + i as i64) as f64 * c as f64).sum::<f64>() / nf;
+        let ss: f64 = self
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| c as f64 * ((lo + i as i64) as f64 - mean).powi(2))
+            .sum();
+        let sd = if n > 1 { (ss / (nf - 1.0)).sqrt() } else { f64::NAN };
+        Some((mean, sd))
+    }
+}
+
+/// Which survey KPI a [`SurveyKpi`] computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SurveyKind {
+    Nps,
+    Csat,
+    Ces,
+}
+
+impl SurveyKind {
+    fn name(self) -> &'static str {
+        match self {
+            SurveyKind::Nps => "nps",
+            SurveyKind::Csat => "csat",
+            SurveyKind::Ces => "ces",
+        }
+    }
+    /// The share column of the top-box KPIs.
+    fn share_name(self) -> &'static str {
+        match self {
+            SurveyKind::Nps => "",
+            SurveyKind::Csat => "csat_satisfied_pct",
+            SurveyKind::Ces => "ces_easy_pct",
+        }
+    }
+}
+
+/// A scale: `5` means 1-5, `[0, 10]` means 0-10.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Scale {
+    Top(i64),
+    Range([i64; 2]),
+}
+
+impl Scale {
+    fn bounds(self) -> (i64, i64) {
+        match self {
+            Scale::Top(hi) => (1, hi),
+            Scale::Range([lo, hi]) => (lo, hi),
+        }
+    }
+}
+
+/// Parameters of the survey KPIs, as sent by the Python layer.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyParams {
+    /// The score column.
+    #[serde(default = "default_score")]
+    pub score: String,
+    /// Response date column (for periods).
+    #[serde(default = "default_date")]
+    pub date: String,
+    /// Keep only rows whose `type_column` equals this, when the table has that column.
+    #[serde(default)]
+    pub survey_type: Option<String>,
+    #[serde(default = "default_type_column")]
+    pub type_column: String,
+    /// csat/ces only: the scale (default 1-5).
+    #[serde(default)]
+    pub scale: Option<Scale>,
+    /// csat/ces only: lowest score counted satisfied / easy (default: top two boxes).
+    #[serde(default)]
+    pub top_box_min: Option<i64>,
+}
+
+fn default_score() -> String {
+    "score".into()
+}
+fn default_date() -> String {
+    "responded_at".into()
+}
+fn default_type_column() -> String {
+    "survey_type".into()
+}
+
+/// NPS, CSAT or CES over a score column.
+pub struct SurveyKpi {
+    kind: SurveyKind,
+    params: SurveyParams,
+    lo: i64,
+    hi: i64,
+    top_box_min: i64,
+    index: usize,
+    problem: String,
+}
+
+impl SurveyKpi {
+    pub fn new(kind: SurveyKind, params: SurveyParams) -> Result<Self> {
+        let (lo, hi) = match (kind, params.scale) {
+            (SurveyKind::Nps, None) => (0, 10),
+            (SurveyKind::Nps, Some(_)) => {
+                return Err(Error::param("nps has a fixed 0-10 scale; scale= is not accepted"))
+            }
+            (_, None) => (1, 5),
+            (_, Some(s)) => s.bounds(),
+        };
+        if hi <= lo || (hi - lo) as usize >= MAX_POINTS {
+            return Err(Error::param(format!(
+                "{} scale {lo}-{hi} is not valid: it needs 2 to {MAX_POINTS} points, e.g. scale=5 (1-5) or scale=7 (1-7)",
+                kind.name()
+            )));
+        }
+        if kind == SurveyKind::Nps && params.top_box_min.is_some() {
+            return Err(Error::param(
+                "nps has fixed promoter (9-10) and detractor (0-6) bands; top_box_min= is not accepted",
+            ));
+        }
+        let top_box_min = params.top_box_min.unwrap_or(hi - 1);
+        if !(lo..=hi).contains(&top_box_min) {
+            return Err(Error::param(format!("top_box_min={top_box_min} is outside the scale {lo}-{hi}")));
+        }
+        let problem = format!("with a score that is not a whole number in {lo}-{hi}");
+        Ok(SurveyKpi { kind, params, lo, hi, top_box_min, index: usize::MAX, problem })
+    }
+
+    /// The implicit filter on the survey type column, if the table has one.
+    pub fn type_filter(&self, schema: &Schema) -> Option<Condition> {
+        let wanted = self.params.survey_type.as_ref()?;
+        schema.index_of(&self.params.type_column).ok()?;
+        Some(Condition {
+            column: self.params.type_column.clone(),
+            values: vec![serde_json::Value::String(wanted.clone())],
+        })
+    }
+}
+
+impl Kpi for SurveyKpi {
+    type State = ScoreHistogram;
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+
+    fn row_filter(&self, schema: &Schema) -> Vec<Condition> {
+        self.type_filter(schema).into_iter().collect()
+    }
+
+    fn bind(&mut self, schema: &Schema) -> Result<()> {
+        self.index = find_column(schema, &self.params.score, "score")?;
+        expect_numeric(schema, self.index, "score")
+    }
+
+    fn update(
+        &self,
+        batch: &RecordBatch,
+        cells: &[u32],
+        states: &mut [ScoreHistogram],
+        diag: &mut Diagnostics,
+    ) {
+        let column = batch.column(self.index);
+        let Some(scores) = Numeric::new(column.as_ref()) else { return };
+        let (lo, hi) = (self.lo as f64, self.hi as f64);
+        scores.for_each(|row, score| {
+            let cell = cells[row];
+            if cell == SKIP {
+                return;
+            }
+            let state = &mut states[cell as usize];
+            match score {
+                None => state.missing += 1,
+                // Whole numbers on the scale only: 7.5 or 11 is a data error, not a score.
+                Some(s) if s >= lo && s <= hi && s.fract() == 0.0 => state.counts[(s - lo) as usize] += 1,
+                Some(s) => {
+                    state.invalid += 1;
+                    diag.record(&self.params.score, &self.problem, || show_f64(s));
+                }
+            }
+        });
+    }
+
+    fn fields(&self) -> Vec<Field> {
+        let mut fields = vec![count_field("n"), count_field("missing"), count_field("invalid")];
+        match self.kind {
+            SurveyKind::Nps => {
+                fields.extend(["promoters", "passives", "detractors"].map(count_field));
+                fields.extend(with_interval("nps"));
+            }
+            kind => {
+                fields.extend(with_interval(&format!("{}_mean", kind.name())));
+                fields.extend(with_interval(kind.share_name()));
+            }
+        }
+        fields
+    }
+
+    fn finalize(&self, states: &[&ScoreHistogram], ctx: &Ctx) -> Vec<ArrayRef> {
+        let mut out = vec![
+            counts(states.iter().map(|s| s.n())),
+            counts(states.iter().map(|s| s.missing)),
+            counts(states.iter().map(|s| s.invalid)),
+        ];
+        match self.kind {
+            SurveyKind::Nps => {
+                let bands: Vec<(u64, u64, u64)> = states
+                    .iter()
+                    .map(|s| (s.count_between(0, 9, 10), s.count_between(0, 7, 8), s.count_between(0, 0, 6)))
+                    .collect();
+                out.push(counts(bands.iter().map(|b| b.0)));
+                out.push(counts(bands.iter().map(|b| b.1)));
+                out.push(counts(bands.iter().map(|b| b.2)));
+                let rows: Vec<_> = states
+                    .iter()
+                    .zip(&bands)
+                    .map(|(s, &(p, _, d))| {
+                        let n = s.n();
+                        let nps = (n > 0).then(|| 100.0 * (p as f64 - d as f64) / n as f64);
+                        (nps, stats::nps_interval(p, d, n, ctx.z))
+                    })
+                    .collect();
+                out.extend(interval_columns(&rows));
+            }
+            _ => {
+                let means: Vec<_> = states
+                    .iter()
+                    .map(|s| {
+                        let ms = s.mean_sd(self.lo);
+                        (
+                            ms.map(|m| m.0),
+                            ms.and_then(|(m, sd)| stats::t_interval(m, sd, s.n(), ctx.confidence)),
+                        )
+                    })
+                    .collect();
+                out.extend(interval_columns(&means));
+                let shares: Vec<_> = states
+                    .iter()
+                    .map(|s| {
+                        let n = s.n();
+                        let top = s.count_between(self.lo, self.top_box_min, self.hi);
+                        let pct = (n > 0).then(|| 100.0 * top as f64 / n as f64);
+                        (pct, stats::wilson(top, n, ctx.z).map(|(a, b)| (100.0 * a, 100.0 * b)))
+                    })
+                    .collect();
+                out.extend(interval_columns(&shares));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hist(pairs: &[(usize, u64)]) -> ScoreHistogram {
+        let mut h = ScoreHistogram::default();
+        for &(s, c) in pairs {
+            h.counts[s] = c;
+        }
+        h
+    }
+
+    #[test]
+    fn merge_adds_counts() {
+        let mut a = hist(&[(10, 2), (0, 1)]);
+        a.missing = 1;
+        let b = hist(&[(10, 1), (5, 4)]);
+        a.merge(&b);
+        assert_eq!(a.counts[10], 3);
+        assert_eq!(a.counts[5], 4);
+        assert_eq!(a.n(), 8);
+        assert_eq!(a.missing, 1);
+    }
+
+    #[test]
+    fn mean_sd_from_histogram() {
+        // scores 1, 2, 3 on a 1-5 scale (index 0 = score 1)
+        let h = hist(&[(0, 1), (1, 1), (2, 1)]);
+        let (m, sd) = h.mean_sd(1).unwrap();
+        assert!((m - 2.0).abs() < 1e-12);
+        assert!((sd - 1.0).abs() < 1e-12);
+        assert!(ScoreHistogram::default().mean_sd(1).is_none());
+    }
+
+    #[test]
+    fn bad_scales_are_rejected() {
+        let p = |scale| SurveyParams {
+            score: "score".into(),
+            date: "d".into(),
+            survey_type: None,
+            type_column: "t".into(),
+            scale,
+            top_box_min: None,
+        };
+        assert!(SurveyKpi::new(SurveyKind::Csat, p(Some(Scale::Top(1)))).is_err());
+        assert!(SurveyKpi::new(SurveyKind::Csat, p(Some(Scale::Top(20)))).is_err());
+        assert!(SurveyKpi::new(SurveyKind::Nps, p(Some(Scale::Top(5)))).is_err());
+        let k = SurveyKpi::new(SurveyKind::Ces, p(Some(Scale::Top(7)))).unwrap();
+        assert_eq!((k.lo, k.hi, k.top_box_min), (1, 7, 6));
+    }
+}

@@ -1,0 +1,128 @@
+//! The pyo3 binding, kept thin: convert the inputs, run the core with the GIL
+//! released and panics caught, convert the result. No KPI logic here.
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_arrow::input::AnyRecordBatch;
+use pyo3_arrow::PyRecordBatch;
+
+use crate::error::Error;
+use crate::{demo, engine, registry};
+
+/// Run `f`, turning a panic into an internal error so it never aborts Python.
+fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(Error::Internal(message))
+        }
+    }
+}
+
+/// Raise the Python exception for a core error (classes live in `kpiforge.exceptions`).
+fn to_py(py: Python<'_>, err: Error) -> PyErr {
+    let exceptions = match py.import("kpiforge.exceptions") {
+        Ok(m) => m,
+        Err(e) => return e,
+    };
+    let build = || -> PyResult<PyErr> {
+        match err {
+            Error::Input { message, column, count, example } => {
+                let kwargs = PyDict::new(py);
+                kwargs.set_item("column", column)?;
+                kwargs.set_item("count", count)?;
+                kwargs.set_item("example", example)?;
+                let exc = exceptions.getattr("KpiInputError")?.call((message,), Some(&kwargs))?;
+                Ok(PyErr::from_value(exc))
+            }
+            Error::Internal(message) => {
+                let exc = exceptions
+                    .getattr("KpiInternalError")?
+                    .call1((format!("internal error in kpiforge (please report it): {message}"),))?;
+                Ok(PyErr::from_value(exc))
+            }
+        }
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+/// Compute the KPIs of `request` (JSON, see `engine::Request`) over `data`.
+/// Returns the result as a pyarrow RecordBatch and the dropped-row issues as JSON.
+#[pyfunction]
+fn compute(py: Python<'_>, data: AnyRecordBatch, request: &str) -> PyResult<(Py<PyAny>, String)> {
+    let request = engine::Request::from_json(request).map_err(|e| to_py(py, e))?;
+    let reader = data.into_reader()?;
+    let schema = reader.schema();
+    let output = py.detach(|| guarded(|| engine::run(&request, schema, reader))).map_err(|e| to_py(py, e))?;
+    let issues =
+        serde_json::to_string(&output.issues).map_err(|e| to_py(py, Error::Internal(e.to_string())))?;
+    let batch = PyRecordBatch::new(output.batch).into_pyarrow(py)?;
+    Ok((batch.unbind(), issues))
+}
+
+/// Generate the demo tables; `config` is a JSON `demo::DemoConfig`.
+#[pyfunction]
+fn demo_tables(py: Python<'_>, config: &str) -> PyResult<Vec<(String, Py<PyAny>)>> {
+    let config: demo::DemoConfig = serde_json::from_str(config)
+        .map_err(|e| to_py(py, Error::param(format!("invalid demo configuration: {e}"))))?;
+    let tables = py.detach(|| guarded(|| demo::generate(&config))).map_err(|e| to_py(py, e))?;
+    tables
+        .into_iter()
+        .map(|(name, batch)| Ok((name, PyRecordBatch::new(batch).into_pyarrow(py)?.unbind())))
+        .collect()
+}
+
+/// The KPI catalogue as JSON.
+#[pyfunction]
+fn catalog() -> String {
+    serde_json::to_string(registry::CATALOG).expect("catalog serialises")
+}
+
+/// Called in a forked child: run single-threaded from now on.
+#[pyfunction]
+fn _mark_forked() {
+    engine::mark_forked();
+}
+
+/// A deliberate internal failure, so tests can prove a panic becomes an exception.
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>, in_thread_pool: bool) -> PyResult<()> {
+    py.detach(|| {
+        guarded(|| {
+            if in_thread_pool {
+                use rayon::prelude::*;
+                (0..64).into_par_iter().for_each(|i| {
+                    if i == 37 {
+                        panic!("deliberate panic in a worker thread");
+                    }
+                });
+            }
+            panic!("deliberate panic for testing")
+        })
+    })
+    .map_err(|e| to_py(py, e))
+}
+
+/// True when this extension was built without optimisations.
+#[pyfunction]
+fn _debug_build() -> bool {
+    cfg!(debug_assertions)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(compute, m)?)?;
+    m.add_function(wrap_pyfunction!(demo_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog, m)?)?;
+    m.add_function(wrap_pyfunction!(_mark_forked, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(_debug_build, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
