@@ -9,6 +9,7 @@
 //! a seasonal calendar) is built first from the seed and `n_orders`, so all
 //! tables tell one consistent story.
 
+mod columns;
 mod rng;
 mod tables;
 mod text;

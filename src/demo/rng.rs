@@ -162,10 +162,14 @@ impl Alias {
         Alias { prob, alias }
     }
 
+    /// One draw from one 64-bit number: the high half of `x * n` picks the
+    /// slot, the low half is the uniform that decides between slot and alias.
     #[inline]
     pub(crate) fn sample(&self, rng: &mut Rng) -> usize {
-        let i = rng.below(self.prob.len() as u64) as usize;
-        if rng.f64() < self.prob[i] {
+        let wide = rng.next_u64() as u128 * self.prob.len() as u128;
+        let i = (wide >> 64) as usize;
+        let u = (wide as u64 >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        if u < self.prob[i] {
             i
         } else {
             self.alias[i] as usize

@@ -5,13 +5,14 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
-use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, TimestampMicrosecondArray,
-};
+use arrow_array::ArrayRef;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{Datelike, NaiveDate};
 
+use super::columns::{
+    a_bool, a_bool_opt, a_date, a_date_opt, a_f64, a_f64_opt, a_i32, a_i64, a_i64_opt, a_ts, a_ts_opt, cats,
+    Cat, StrCol,
+};
 use super::rng::{logistic, logit, norm_ppf, Rng};
 use super::text::{append_comment, Sentiment};
 use super::world::{World, MICROS_PER_DAY, MICROS_PER_HOUR, REGIONS};
@@ -157,78 +158,40 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn a_i64(v: Vec<i64>) -> ArrayRef {
-    Arc::new(Int64Array::from(v))
-}
-fn a_i64_opt(v: Vec<Option<i64>>) -> ArrayRef {
-    Arc::new(Int64Array::from(v))
-}
-fn a_i32(v: Vec<i32>) -> ArrayRef {
-    Arc::new(Int32Array::from(v))
-}
-fn a_f64(v: Vec<f64>) -> ArrayRef {
-    Arc::new(Float64Array::from(v))
-}
-fn a_f64_opt(v: Vec<Option<f64>>) -> ArrayRef {
-    Arc::new(Float64Array::from(v))
-}
-fn a_ts(v: Vec<i64>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from(v))
-}
-fn a_ts_opt(v: Vec<Option<i64>>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from(v))
-}
-fn a_date(v: Vec<i32>) -> ArrayRef {
-    Arc::new(Date32Array::from(v))
-}
-fn a_date_opt(v: Vec<Option<i32>>) -> ArrayRef {
-    Arc::new(Date32Array::from(v))
-}
-fn a_bool(v: Vec<bool>) -> ArrayRef {
-    Arc::new(BooleanArray::from(v))
-}
-fn a_bool_opt(v: Vec<Option<bool>>) -> ArrayRef {
-    Arc::new(BooleanArray::from(v))
-}
-fn a_str(mut b: StringBuilder) -> ArrayRef {
-    Arc::new(b.finish())
-}
-fn strings(rows: usize, avg_len: usize) -> StringBuilder {
-    StringBuilder::with_capacity(rows, rows * avg_len)
-}
+const REGION_CATS: [Cat; 5] = cats![REGIONS[0], REGIONS[1], REGIONS[2], REGIONS[3], REGIONS[4]];
 
 /// The four shared dimension columns.
 struct Dims {
-    customer: StringBuilder,
-    partner: StringBuilder,
-    rep: StringBuilder,
-    region: StringBuilder,
+    customer: StrCol,
+    partner: StrCol,
+    rep: StrCol,
+    region: StrCol,
 }
 
 impl Dims {
     fn new(rows: usize) -> Self {
         Dims {
-            customer: strings(rows, 7),
-            partner: strings(rows, 5),
-            rep: strings(rows, 4),
-            region: strings(rows, 6),
+            customer: StrCol::new(rows, 7),
+            partner: StrCol::new(rows, 5),
+            rep: StrCol::new(rows, 4),
+            region: StrCol::new(rows, 6),
         }
     }
 
     #[inline]
     fn push(&mut self, w: &World, c: usize) {
         let (p, r, g) = w.owner(c);
-        self.customer.append_value(&w.cust_ids[c]);
-        self.partner.append_value(&w.partner_ids[p]);
-        self.rep.append_value(&w.rep_ids[r]);
-        self.region.append_value(REGIONS[g]);
+        self.customer.push_fixed(&w.cust_ids[c]);
+        self.partner.push_fixed(&w.partner_ids[p]);
+        self.rep.push_fixed(&w.rep_ids[r]);
+        self.region.push_cat(&REGION_CATS[g]);
     }
 
     fn finish(self, cols: &mut Vec<ArrayRef>) {
-        cols.push(a_str(self.customer));
-        cols.push(a_str(self.partner));
-        cols.push(a_str(self.rep));
-        cols.push(a_str(self.region));
+        cols.push(self.customer.finish());
+        cols.push(self.partner.finish());
+        cols.push(self.rep.finish());
+        cols.push(self.region.finish());
     }
 }
 
@@ -260,9 +223,9 @@ fn peak(month: u8) -> f64 {
 // ---------------------------------------------------------------------------
 // responses
 
-const SURVEY_TYPES: [&str; 3] = ["nps", "csat", "ces"];
+const SURVEY_TYPES: [Cat; 3] = cats!["nps", "csat", "ces"];
 const SURVEY_CUM: [f64; 3] = [0.5, 0.8, 1.0];
-const SURVEY_CHANNELS: [&str; 3] = ["email", "sms", "portal"];
+const SURVEY_CHANNELS: [Cat; 3] = cats!["email", "sms", "portal"];
 const SURVEY_CHANNEL_CUM: [f64; 3] = [0.55, 0.75, 1.0];
 /// Score distributions at average rep quality (ordinal probit cut points).
 const NPS_P: [f64; 11] = [0.01, 0.005, 0.008, 0.012, 0.015, 0.03, 0.04, 0.15, 0.23, 0.24, 0.26];
@@ -285,11 +248,11 @@ pub(crate) fn responses(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) 
     let cuts = [cut_points(&NPS_P), cut_points(&CSAT_P), cut_points(&CES_P)];
     let mut id = Vec::with_capacity(m);
     let mut at = Vec::with_capacity(m);
-    let mut survey = strings(m, 4);
+    let mut survey = StrCol::new(m, 4);
     let mut dims = Dims::new(m);
-    let mut channel = strings(m, 5);
+    let mut channel = StrCol::new(m, 5);
     let mut score = Vec::with_capacity(m);
-    let mut comment = strings(m, 20);
+    let mut comment = StrCol::new(m, 20);
     let mut cursor = 0;
     for i in rows {
         let (day, ts) = row_time(w, &w.digital, rng, i, n, &mut cursor);
@@ -320,32 +283,33 @@ pub(crate) fn responses(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) 
         };
         id.push(i as i64 + 1);
         at.push(ts);
-        survey.append_value(SURVEY_TYPES[t]);
+        survey.push_cat(&SURVEY_TYPES[t]);
         dims.push(w, c);
-        channel.append_value(SURVEY_CHANNELS[ch]);
+        channel.push_cat(&SURVEY_CHANNELS[ch]);
         score.push(if skipped { None } else { Some(s) });
         if rng.chance(p_comment) {
             append_comment(&mut comment, rng, sentiment);
         } else {
-            comment.append_null();
+            comment.push_null();
         }
     }
-    let mut cols = vec![a_i64(id), a_ts(at), a_str(survey)];
+    let mut cols = vec![a_i64(id), a_ts(at), survey.finish()];
     dims.finish(&mut cols);
-    cols.push(a_str(channel));
+    cols.push(channel.finish());
     cols.push(a_i64_opt(score));
-    cols.push(a_str(comment));
+    cols.push(comment.finish());
     cols
 }
 
 // ---------------------------------------------------------------------------
 // orders, order_lines, invoices
 
-const SELF_CHANNELS: [&str; 4] = ["portal", "app", "web", "edi"];
+const SELF_CHANNELS: [Cat; 4] = cats!["portal", "app", "web", "edi"];
 const SELF_CUM: [f64; 4] = [0.45, 0.65, 0.87, 1.0];
-const ASSISTED_CHANNELS: [&str; 3] = ["phone", "branch", "rep"];
+const ASSISTED_CHANNELS: [Cat; 3] = cats!["phone", "branch", "rep"];
 const ASSISTED_CUM: [f64; 3] = [0.45, 0.78, 1.0];
-const PRODUCTS: [&str; 7] = ["lumber", "roofing", "insulation", "drywall", "concrete", "fasteners", "tools"];
+const PRODUCTS: [Cat; 7] =
+    cats!["lumber", "roofing", "insulation", "drywall", "concrete", "fasteners", "tools"];
 const PRODUCT_CUM: [f64; 7] = [0.28, 0.44, 0.56, 0.72, 0.84, 0.94, 1.0];
 /// Median line value per product line.
 const LINE_MEDIAN: [f64; 7] = [1400.0, 1800.0, 900.0, 700.0, 600.0, 250.0, 400.0];
@@ -354,7 +318,7 @@ const PRICE_PER_TONNE: [f64; 7] = [650.0, 900.0, 1200.0, 350.0, 120.0, 2500.0, 6
 const LINES_CUM: [f64; 6] = [0.40, 0.65, 0.80, 0.90, 0.96, 1.0];
 const LEAD_DAYS_CUM: [f64; 10] = [0.12, 0.32, 0.50, 0.64, 0.75, 0.83, 0.89, 0.94, 0.97, 1.0];
 const EARLY_CUM: [f64; 3] = [0.78, 0.94, 1.0];
-const ERROR_TYPES: [&str; 3] = ["picking", "packing", "loading"];
+const ERROR_TYPES: [Cat; 3] = cats!["picking", "packing", "loading"];
 const ERROR_CUM: [f64; 3] = [0.5, 0.8, 1.0];
 
 /// One chunk of orders with its lines and invoices (invoices without
@@ -372,7 +336,7 @@ pub(crate) fn orders(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
     let mut id = Vec::with_capacity(m);
     let mut at = Vec::with_capacity(m);
     let mut dims = Dims::new(m);
-    let mut channel = strings(m, 5);
+    let mut channel = StrCol::new(m, 5);
     let mut amount = Vec::with_capacity(m);
     let mut quantity = Vec::with_capacity(m);
     let mut qty_delivered = Vec::with_capacity(m);
@@ -380,13 +344,13 @@ pub(crate) fn orders(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
     let mut delivered = Vec::with_capacity(m);
     let mut accurate = Vec::with_capacity(m);
     let mut error_count = Vec::with_capacity(m);
-    let mut error_type = strings(m, 1);
+    let mut error_type = StrCol::new(m, 1);
     let mut has_addon = Vec::with_capacity(m);
 
     let ml = m * 2 + 16;
     let mut l_order = Vec::with_capacity(ml);
     let mut l_no = Vec::with_capacity(ml);
-    let mut l_product = strings(ml, 7);
+    let mut l_product = StrCol::new(ml, 7);
     let mut l_qty = Vec::with_capacity(ml);
     let mut l_amount = Vec::with_capacity(ml);
     let mut l_upgrade = Vec::with_capacity(ml);
@@ -413,9 +377,9 @@ pub(crate) fn orders(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
         // Channel: self-service grows over time and with the partner's habits.
         let self_service = rng.chance(logistic(logit(0.40) + 0.9 * progress + w.partner_digital[p]));
         let ch = if self_service {
-            SELF_CHANNELS[rng.pick(&SELF_CUM)]
+            &SELF_CHANNELS[rng.pick(&SELF_CUM)]
         } else {
-            ASSISTED_CHANNELS[rng.pick(&ASSISTED_CUM)]
+            &ASSISTED_CHANNELS[rng.pick(&ASSISTED_CUM)]
         };
 
         // Lines: mostly one product line; sometimes cross-sold or upgraded.
@@ -434,7 +398,7 @@ pub(crate) fn orders(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
             let tonnes = round3(value / PRICE_PER_TONNE[prod] * rng.lognormal(1.0, 0.1)).max(0.001);
             l_order.push(order_id);
             l_no.push(j as i32 + 1);
-            l_product.append_value(PRODUCTS[prod]);
+            l_product.push_cat(&PRODUCTS[prod]);
             l_qty.push(tonnes);
             l_amount.push(value);
             l_upgrade.push(upgrade);
@@ -463,7 +427,7 @@ pub(crate) fn orders(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
         id.push(order_id);
         at.push(ts);
         dims.push(w, c);
-        channel.append_value(ch);
+        channel.push_cat(ch);
         amount.push(total_amount);
         quantity.push(total_qty);
         qty_delivered.push(deliv.map(|_| shipped));
@@ -472,10 +436,10 @@ pub(crate) fn orders(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
         accurate.push(ok);
         if ok {
             error_count.push(0);
-            error_type.append_null();
+            error_type.push_null();
         } else {
             error_count.push(1 + rng.poisson(0.35) as i64);
-            error_type.append_value(ERROR_TYPES[rng.pick(&ERROR_CUM)]);
+            error_type.push_cat(&ERROR_TYPES[rng.pick(&ERROR_CUM)]);
         }
         has_addon.push(addon);
 
@@ -503,7 +467,7 @@ pub(crate) fn orders(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
     let mut orders = vec![a_i64(id), a_ts(at)];
     dims.finish(&mut orders);
     orders.extend([
-        a_str(channel),
+        channel.finish(),
         a_f64(amount),
         a_f64(quantity),
         a_f64_opt(qty_delivered),
@@ -511,11 +475,17 @@ pub(crate) fn orders(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
         a_date_opt(delivered),
         a_bool(accurate),
         a_i64(error_count),
-        a_str(error_type),
+        error_type.finish(),
         a_bool(has_addon),
     ]);
-    let lines =
-        vec![a_i64(l_order), a_i32(l_no), a_str(l_product), a_f64(l_qty), a_f64(l_amount), a_bool(l_upgrade)];
+    let lines = vec![
+        a_i64(l_order),
+        a_i32(l_no),
+        l_product.finish(),
+        a_f64(l_qty),
+        a_f64(l_amount),
+        a_bool(l_upgrade),
+    ];
     let n_invoices = i_order.len();
     let mut invoices = vec![a_i64(i_order)];
     i_dims.finish(&mut invoices);
@@ -526,7 +496,8 @@ pub(crate) fn orders(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
 // ---------------------------------------------------------------------------
 // tickets
 
-const CATEGORIES: [&str; 5] = ["delivery", "billing", "product", "portal", "other"];
+const PRIORITIES: [Cat; 2] = cats!["high", "standard"];
+const CATEGORIES: [Cat; 5] = cats!["delivery", "billing", "product", "portal", "other"];
 const CATEGORY_CUM: [f64; 5] = [0.35, 0.55, 0.75, 0.87, 1.0];
 
 pub(crate) fn tickets(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> Vec<ArrayRef> {
@@ -536,8 +507,8 @@ pub(crate) fn tickets(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) ->
     let mut opened = Vec::with_capacity(m);
     let mut resolved = Vec::with_capacity(m);
     let mut dims = Dims::new(m);
-    let mut priority = strings(m, 6);
-    let mut category = strings(m, 7);
+    let mut priority = StrCol::new(m, 6);
+    let mut category = StrCol::new(m, 7);
     let mut contacts = Vec::with_capacity(m);
     let mut fcr = Vec::with_capacity(m);
     let mut cursor = 0;
@@ -564,19 +535,21 @@ pub(crate) fn tickets(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) ->
         opened.push(ts);
         resolved.push(res);
         dims.push(w, c);
-        priority.append_value(if high { "high" } else { "standard" });
-        category.append_value(CATEGORIES[cat]);
+        priority.push_cat(&PRIORITIES[if high { 0 } else { 1 }]);
+        category.push_cat(&CATEGORIES[cat]);
         contacts.push(n_contacts);
         fcr.push(first && res.is_some());
     }
     let mut cols = vec![a_i64(id), a_ts(opened), a_ts_opt(resolved)];
     dims.finish(&mut cols);
-    cols.extend([a_str(priority), a_str(category), a_i64(contacts), a_bool(fcr)]);
+    cols.extend([priority.finish(), category.finish(), a_i64(contacts), a_bool(fcr)]);
     cols
 }
 
 // ---------------------------------------------------------------------------
 // quotes
+
+const QUOTE_TYPES: [Cat; 2] = cats!["standard", "custom"];
 
 pub(crate) fn quotes(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> Vec<ArrayRef> {
     let m = rows.len();
@@ -584,7 +557,7 @@ pub(crate) fn quotes(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
     let mut id = Vec::with_capacity(m);
     let mut requested = Vec::with_capacity(m);
     let mut quoted = Vec::with_capacity(m);
-    let mut kind = strings(m, 8);
+    let mut kind = StrCol::new(m, 8);
     let mut dims = Dims::new(m);
     let mut amount = Vec::with_capacity(m);
     let mut won = Vec::with_capacity(m);
@@ -618,12 +591,12 @@ pub(crate) fn quotes(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
         id.push(i as i64 + 1);
         requested.push(ts);
         quoted.push(sent);
-        kind.append_value(if custom { "custom" } else { "standard" });
+        kind.push_cat(&QUOTE_TYPES[if custom { 1 } else { 0 }]);
         dims.push(w, c);
         amount.push(value.max(1.0));
         won.push(outcome);
     }
-    let mut cols = vec![a_i64(id), a_ts(requested), a_ts_opt(quoted), a_str(kind)];
+    let mut cols = vec![a_i64(id), a_ts(requested), a_ts_opt(quoted), kind.finish()];
     dims.finish(&mut cols);
     cols.extend([a_f64(amount), a_bool_opt(won)]);
     cols
@@ -632,7 +605,7 @@ pub(crate) fn quotes(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
 // ---------------------------------------------------------------------------
 // leads
 
-const SOURCES: [&str; 4] = ["web", "referral", "trade_show", "cold_call"];
+const SOURCES: [Cat; 4] = cats!["web", "referral", "trade_show", "cold_call"];
 const SOURCE_CUM: [f64; 4] = [0.40, 0.60, 0.75, 1.0];
 const SOURCE_CONVERSION: [f64; 4] = [0.15, 0.38, 0.22, 0.07];
 
@@ -642,9 +615,9 @@ pub(crate) fn leads(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> V
     let mut id = Vec::with_capacity(m);
     let mut created = Vec::with_capacity(m);
     let mut converted = Vec::with_capacity(m);
-    let mut rep = strings(m, 4);
-    let mut region = strings(m, 6);
-    let mut source = strings(m, 6);
+    let mut rep = StrCol::new(m, 4);
+    let mut region = StrCol::new(m, 6);
+    let mut source = StrCol::new(m, 6);
     let mut cursor = 0;
     for i in rows {
         let (_, ts) = row_time(w, &w.business, rng, i, n, &mut cursor);
@@ -661,17 +634,17 @@ pub(crate) fn leads(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> V
         id.push(i as i64 + 1);
         created.push(ts);
         converted.push(conv);
-        rep.append_value(&w.rep_ids[r]);
-        region.append_value(REGIONS[w.rep_region[r] as usize]);
-        source.append_value(SOURCES[s]);
+        rep.push_fixed(&w.rep_ids[r]);
+        region.push_cat(&REGION_CATS[w.rep_region[r] as usize]);
+        source.push_cat(&SOURCES[s]);
     }
-    vec![a_i64(id), a_ts(created), a_ts_opt(converted), a_str(rep), a_str(region), a_str(source)]
+    vec![a_i64(id), a_ts(created), a_ts_opt(converted), rep.finish(), region.finish(), source.finish()]
 }
 
 // ---------------------------------------------------------------------------
 // carts
 
-const CART_CHANNELS: [&str; 3] = ["portal", "app", "web"];
+const CART_CHANNELS: [Cat; 3] = cats!["portal", "app", "web"];
 const CART_CUM: [f64; 3] = [0.5, 0.75, 1.0];
 
 pub(crate) fn carts(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> Vec<ArrayRef> {
@@ -681,7 +654,7 @@ pub(crate) fn carts(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> V
     let mut created = Vec::with_capacity(m);
     let mut checked_out = Vec::with_capacity(m);
     let mut dims = Dims::new(m);
-    let mut channel = strings(m, 5);
+    let mut channel = StrCol::new(m, 5);
     let mut amount = Vec::with_capacity(m);
     let mut cursor = 0;
     for i in rows {
@@ -704,27 +677,27 @@ pub(crate) fn carts(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> V
         created.push(ts);
         checked_out.push(out);
         dims.push(w, c);
-        channel.append_value(CART_CHANNELS[ch]);
+        channel.push_cat(&CART_CHANNELS[ch]);
         amount.push(value);
     }
     let mut cols = vec![a_i64(id), a_ts(created), a_ts_opt(checked_out)];
     dims.finish(&mut cols);
-    cols.extend([a_str(channel), a_f64(amount)]);
+    cols.extend([channel.finish(), a_f64(amount)]);
     cols
 }
 
 // ---------------------------------------------------------------------------
 // events
 
-const EVENT_TYPES: [&str; 4] =
-    ["portal_login", "training_attended", "early_buy_enrolment", "catalog_download"];
+const EVENT_TYPES: [Cat; 4] =
+    cats!["portal_login", "training_attended", "early_buy_enrolment", "catalog_download"];
 
 pub(crate) fn events(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> Vec<ArrayRef> {
     let m = rows.len();
     let mut id = Vec::with_capacity(m);
     let mut at = Vec::with_capacity(m);
     let mut dims = Dims::new(m);
-    let mut kind = strings(m, 12);
+    let mut kind = StrCol::new(m, 12);
     let mut cursor = 0;
     for i in rows {
         let (day, ts) = row_time(w, &w.digital, rng, i, n, &mut cursor);
@@ -737,25 +710,25 @@ pub(crate) fn events(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> 
         id.push(i as i64 + 1);
         at.push(ts);
         dims.push(w, c);
-        kind.append_value(EVENT_TYPES[rng.pick(&cum)]);
+        kind.push_cat(&EVENT_TYPES[rng.pick(&cum)]);
     }
     let mut cols = vec![a_i64(id), a_ts(at)];
     dims.finish(&mut cols);
-    cols.push(a_str(kind));
+    cols.push(kind.finish());
     cols
 }
 
 // ---------------------------------------------------------------------------
 // interactions
 
-const INTERACTION_TYPES: [&str; 3] = ["call", "email", "meeting"];
+const INTERACTION_TYPES: [Cat; 3] = cats!["call", "email", "meeting"];
 
 pub(crate) fn interactions(w: &World, rng: &mut Rng, rows: Range<usize>, n: usize) -> Vec<ArrayRef> {
     let m = rows.len();
     let mut id = Vec::with_capacity(m);
     let mut at = Vec::with_capacity(m);
     let mut dims = Dims::new(m);
-    let mut kind = strings(m, 5);
+    let mut kind = StrCol::new(m, 5);
     let mut cursor = 0;
     for i in rows {
         let (day, ts) = row_time(w, &w.business, rng, i, n, &mut cursor);
@@ -767,11 +740,11 @@ pub(crate) fn interactions(w: &World, rng: &mut Rng, rows: Range<usize>, n: usiz
         id.push(i as i64 + 1);
         at.push(ts);
         dims.push(w, c);
-        kind.append_value(INTERACTION_TYPES[rng.pick(&cum)]);
+        kind.push_cat(&INTERACTION_TYPES[rng.pick(&cum)]);
     }
     let mut cols = vec![a_i64(id), a_ts(at)];
     dims.finish(&mut cols);
-    cols.push(a_str(kind));
+    cols.push(kind.finish());
     cols
 }
 
@@ -802,7 +775,7 @@ pub(crate) fn spend(
     // About 3% of revenue (average order ~2,700) goes to sales and marketing.
     let monthly = n_orders as f64 * 2_700.0 * 0.03 * 30.4 / w.n_days as f64;
     let mut month_col = Vec::with_capacity(n_months * 5);
-    let mut region_col = strings(n_months * 5, 6);
+    let mut region_col = StrCol::new(n_months * 5, 6);
     let mut amount = Vec::with_capacity(n_months * 5);
     if n_orders > 0 {
         let (mut y, mut mo) = (start.year(), start.month());
@@ -819,7 +792,7 @@ pub(crate) fn spend(
             let hi = next.min(end);
             let covered = (hi - lo).num_days().max(0) as f64 / (next - first).num_days() as f64;
             let growth = 1.0 + 0.08 * k as f64 / 12.0;
-            for (g, region) in REGIONS.iter().enumerate() {
+            for (g, region) in REGION_CATS.iter().enumerate() {
                 let a = monthly
                     * share[g]
                     * SPEND_MONTH_WEIGHT[mo as usize - 1]
@@ -827,11 +800,11 @@ pub(crate) fn spend(
                     * covered
                     * rng.lognormal(1.0, 0.12);
                 month_col.push(super::world::epoch_days(first));
-                region_col.append_value(region);
+                region_col.push_cat(region);
                 amount.push(cents(a));
             }
             (y, mo) = if mo == 12 { (y + 1, 1) } else { (y, mo + 1) };
         }
     }
-    vec![a_date(month_col), a_str(region_col), a_f64(amount)]
+    vec![a_date(month_col), region_col.finish(), a_f64(amount)]
 }

@@ -3,8 +3,7 @@
 
 use std::fmt::Write;
 
-use arrow_array::builder::StringBuilder;
-
+use super::columns::StrCol;
 use super::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +110,7 @@ fn one<'a>(rng: &mut Rng, list: &[&'a str]) -> &'a str {
 
 /// Capitalises the first letter when it is ASCII (accented first letters are
 /// left as they are).
-fn write_sentence(b: &mut StringBuilder, s: &str, capital: bool) {
+fn write_sentence(b: &mut StrCol, s: &str, capital: bool) {
     let mut chars = s.chars();
     match chars.next() {
         Some(c) if capital && c.is_ascii_lowercase() => {
@@ -125,7 +124,7 @@ fn write_sentence(b: &mut StringBuilder, s: &str, capital: bool) {
 }
 
 /// Appends one comment value to `b`.
-pub(crate) fn append_comment(b: &mut StringBuilder, rng: &mut Rng, sentiment: Sentiment) {
+pub(crate) fn append_comment(b: &mut StrCol, rng: &mut Rng, sentiment: Sentiment) {
     match sentiment {
         Sentiment::Negative => {
             let opener = one(rng, NEG_OPENERS);
@@ -162,5 +161,5 @@ pub(crate) fn append_comment(b: &mut StringBuilder, rng: &mut Rng, sentiment: Se
             }
         }
     }
-    b.append_value("");
+    b.finish_value();
 }

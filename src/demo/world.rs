@@ -5,6 +5,7 @@
 
 use chrono::{Datelike, NaiveDate};
 
+use super::columns::code;
 use super::rng::{Alias, Rng};
 
 pub(crate) const REGIONS: [&str; 5] = ["North", "South", "East", "West", "Central"];
@@ -120,14 +121,16 @@ pub(crate) struct World {
     /// Month of year (0 = January) of each day index.
     pub day_month: Vec<u8>,
 
-    pub rep_ids: Vec<String>,
+    /// `R` + 3 digits.
+    pub rep_ids: Vec<[u8; 4]>,
     pub rep_region: Vec<u8>,
     /// Hidden rep quality ~ N(0, 1).
     pub rep_quality: Vec<f64>,
     /// Relative lead volume per rep.
     pub rep_alias: Alias,
 
-    pub partner_ids: Vec<String>,
+    /// `P` + 4 digits.
+    pub partner_ids: Vec<[u8; 5]>,
     pub partner_rep: Vec<u32>,
     /// Partner size (relative order share).
     pub partner_weight: Vec<f64>,
@@ -141,7 +144,8 @@ pub(crate) struct World {
     /// Propensity to use self-service channels (logit shift).
     pub partner_digital: Vec<f64>,
 
-    pub cust_ids: Vec<String>,
+    /// `C` + 6 digits, from `C000101`.
+    pub cust_ids: Vec<[u8; 7]>,
     pub cust_partner: Vec<u32>,
     /// First and last+1 active day index of the account.
     pub cust_from: Vec<i32>,
@@ -192,11 +196,11 @@ impl World {
         let n_partners = (n_orders / 150).clamp(10, MAX_PARTNERS);
         let n_reps = (n_partners / 15).clamp(3, 999);
         let region_offset = rng.below(5) as usize;
-        let rep_ids: Vec<String> = (1..=n_reps).map(|i| format!("R{i:03}")).collect();
+        let rep_ids: Vec<[u8; 4]> = (1..=n_reps).map(|i| code(b'R', i)).collect();
         let rep_region: Vec<u8> = (0..n_reps).map(|i| ((i + region_offset) % 5) as u8).collect();
         let rep_quality: Vec<f64> = (0..n_reps).map(|_| rng.normal()).collect();
 
-        let partner_ids: Vec<String> = (1..=n_partners).map(|i| format!("P{i:04}")).collect();
+        let partner_ids: Vec<[u8; 5]> = (1..=n_partners).map(|i| code(b'P', i)).collect();
         let mut partner_rep = Vec::with_capacity(n_partners);
         let mut partner_weight = Vec::with_capacity(n_partners);
         let mut partner_mood = Vec::with_capacity(n_partners);
@@ -251,7 +255,7 @@ impl World {
             let mut regular_total = 0.0;
             for j in 0..k {
                 let c = cust_ids.len();
-                cust_ids.push(format!("C{:06}", c + 101));
+                cust_ids.push(code(b'C', c + 101));
                 cust_partner.push(p as u32);
                 let from =
                     if j == 0 { onboard } else { onboard.max(-1) + rng.below(span as u64 / 2 + 1) as i32 };

@@ -31,8 +31,11 @@ pub(crate) fn with_interval(name: &str) -> [Field; 3] {
     [value_field(name), value_field(&format!("{name}_ci_low")), value_field(&format!("{name}_ci_high"))]
 }
 
+/// A point value and its interval; `None` where undefined (e.g. n = 0).
+pub(crate) type Estimate = (Option<f64>, Option<(f64, f64)>);
+
 /// Three columns from (value, interval) pairs.
-pub(crate) fn interval_columns(rows: &[(Option<f64>, Option<(f64, f64)>)]) -> [ArrayRef; 3] {
+pub(crate) fn interval_columns(rows: &[Estimate]) -> [ArrayRef; 3] {
     [
         values(rows.iter().map(|r| r.0)),
         values(rows.iter().map(|r| r.1.map(|c| c.0))),
