@@ -129,11 +129,24 @@ pub trait Kpi: Send + Sync + 'static {
     fn row_filter(&self, _schema: &Schema) -> Vec<crate::filter::Condition> {
         Vec::new()
     }
+    /// Date columns whose latest value is "now" for this KPI's censoring when
+    /// `as_of` is not given (events that happened: ordered, delivered; never a
+    /// promise date, which lies in the future).
+    fn observed_dates(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Resolve column roles against the schema and check their types.
     fn bind(&mut self, schema: &Schema) -> Result<()>;
     /// Fold one chunk's rows into the states; `cells[row]` is the row's state
     /// index or [`SKIP`]. Bad rows are counted in the state and in `diag`.
-    fn update(&self, batch: &RecordBatch, cells: &[u32], states: &mut [Self::State], diag: &mut Diagnostics);
+    fn update(
+        &self,
+        batch: &RecordBatch,
+        cells: &[u32],
+        states: &mut [Self::State],
+        diag: &mut Diagnostics,
+        ctx: &Ctx,
+    );
     /// Output columns, named after the KPI kind (`nps`, `nps_ci_low`, `n`, ...).
     fn fields(&self) -> Vec<Field>;
     /// One array per field, one row per state, in the given order.
@@ -144,9 +157,10 @@ pub trait Kpi: Send + Sync + 'static {
 pub trait DynKpi: Send + Sync {
     fn default_date(&self) -> Option<&str>;
     fn row_filter(&self, schema: &Schema) -> Vec<crate::filter::Condition>;
+    fn observed_dates(&self) -> Vec<String>;
     fn bind(&mut self, schema: &Schema) -> Result<()>;
     fn new_states(&self, n: usize) -> Box<dyn Any + Send>;
-    fn update(&self, batch: &RecordBatch, cells: &[u32], states: &mut dyn Any, diag: &mut Diagnostics);
+    fn update(&self, batch: &RecordBatch, cells: &[u32], states: &mut dyn Any, diag: &mut Diagnostics, ctx: &Ctx);
     /// Merge `src[i]` into `dst[map[i]]`, growing `dst` to `len`.
     fn merge(&self, dst: &mut dyn Any, src: &dyn Any, map: &[u32], len: usize);
     fn fields(&self) -> Vec<Field>;
@@ -164,15 +178,18 @@ impl<K: Kpi> DynKpi for K {
     fn row_filter(&self, schema: &Schema) -> Vec<crate::filter::Condition> {
         Kpi::row_filter(self, schema)
     }
+    fn observed_dates(&self) -> Vec<String> {
+        Kpi::observed_dates(self)
+    }
     fn bind(&mut self, schema: &Schema) -> Result<()> {
         Kpi::bind(self, schema)
     }
     fn new_states(&self, n: usize) -> Box<dyn Any + Send> {
         Box::new(vec![K::State::default(); n])
     }
-    fn update(&self, batch: &RecordBatch, cells: &[u32], states: &mut dyn Any, diag: &mut Diagnostics) {
+    fn update(&self, batch: &RecordBatch, cells: &[u32], states: &mut dyn Any, diag: &mut Diagnostics, ctx: &Ctx) {
         let states = states.downcast_mut::<Vec<K::State>>().expect("state vector of the KPI's own type");
-        Kpi::update(self, batch, cells, states, diag)
+        Kpi::update(self, batch, cells, states, diag, ctx)
     }
     fn merge(&self, dst: &mut dyn Any, src: &dyn Any, map: &[u32], len: usize) {
         let dst = dst.downcast_mut::<Vec<K::State>>().expect("state vector of the KPI's own type");
@@ -262,6 +279,20 @@ impl Plan {
         };
         Ok(Plan { keys, date, periods, kpis, ctx, as_of })
     }
+
+    /// The observed-date columns of every KPI, resolved (see [`Kpi::observed_dates`]).
+    fn observed_dates(&self, schema: &Schema, tz: Option<&str>) -> Result<Vec<(usize, DateReader)>> {
+        let mut names: Vec<String> = self.kpis.iter().flat_map(|b| b.kpi.observed_dates()).collect();
+        names.sort();
+        names.dedup();
+        names
+            .iter()
+            .map(|name| {
+                let index = find_column(schema, name, "date")?;
+                Ok((index, DateReader::new(name, schema.field(index).data_type(), tz)?))
+            })
+            .collect()
+    }
 }
 
 /// Parse `YYYY-MM-DD` into days since 1970-01-01.
@@ -281,7 +312,7 @@ struct ChunkOut {
     day_range: Option<(i32, i32)>,
 }
 
-fn process_chunk(plan: &Plan, batch: &RecordBatch) -> ChunkOut {
+fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
     let rows = batch.num_rows();
     let mut diag = Diagnostics::default();
     let key_arrays: Vec<&dyn Array> = plan.keys.iter().map(|k| batch.column(k.index).as_ref()).collect();
@@ -351,7 +382,7 @@ fn process_chunk(plan: &Plan, batch: &RecordBatch) -> ChunkOut {
                     &filtered
                 }
             };
-            bound.kpi.update(batch, cells_for_kpi, states.as_mut(), &mut diag);
+            bound.kpi.update(batch, cells_for_kpi, states.as_mut(), &mut diag, ctx);
             states
         })
         .collect();
@@ -367,6 +398,8 @@ struct Accumulator {
     states: Vec<Box<dyn Any + Send>>,
     diag: Diagnostics,
     day_range: Option<(i32, i32)>,
+    /// The as_of the scan ran with (given, or found by the pre-pass).
+    as_of: Option<i32>,
 }
 
 impl Accumulator {
@@ -379,6 +412,7 @@ impl Accumulator {
             states: plan.kpis.iter().map(|b| b.kpi.new_states(0)).collect(),
             diag: Diagnostics::default(),
             day_range: None,
+            as_of: None,
         }
     }
 
@@ -432,7 +466,21 @@ pub fn run(
     batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send,
 ) -> Result<Output> {
     let plan = Plan::new(request, &schema)?;
-    let go = || scan(&plan, batches);
+    let go = || -> Result<Accumulator> {
+        let observed = plan.observed_dates(&schema, request.tz.as_deref())?;
+        if plan.as_of.is_some() || observed.is_empty() {
+            let ctx = plan.ctx.clone();
+            return scan(&plan, &ctx, batches);
+        }
+        // A KPI censors at "now": find the latest observed date first. The
+        // batches are kept (Arc'd buffers, no copy for in-memory input).
+        let kept: Vec<RecordBatch> = batches
+            .map(|b| b.map_err(|e| Error::param(format!("could not read the input: {e}"))))
+            .collect::<Result<_>>()?;
+        let as_of = latest_day(&kept, &observed);
+        let ctx = Ctx { as_of, ..plan.ctx.clone() };
+        scan(&plan, &ctx, kept.into_iter().map(Ok))
+    };
     let acc = match request.threads {
         Some(0) => return Err(Error::param("threads must be at least 1")),
         Some(n) => rayon::ThreadPoolBuilder::new()
@@ -445,18 +493,34 @@ pub fn run(
     finish(&plan, request, acc)
 }
 
+/// The latest non-null day over the given date columns of all batches.
+fn latest_day(batches: &[RecordBatch], columns: &[(usize, DateReader)]) -> Option<i32> {
+    batches
+        .par_iter()
+        .flat_map_iter(|b| {
+            columns.iter().filter_map(move |(index, reader)| {
+                let mut days = Vec::new();
+                reader.days(b.column(*index).as_ref(), &mut days);
+                days.into_iter().filter(|&d| d != NULL_DAY).max()
+            })
+        })
+        .max()
+}
+
 fn scan(
     plan: &Plan,
+    ctx: &Ctx,
     batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>>,
 ) -> Result<Accumulator> {
     let mut acc = Accumulator::new(plan);
+    acc.as_of = ctx.as_of;
     let parallel = !FORKED.load(AtomicOrdering::Relaxed);
     let mut window: Vec<RecordBatch> = Vec::with_capacity(WINDOW_CHUNKS);
     let flush = |window: &mut Vec<RecordBatch>, acc: &mut Accumulator| {
         let outs: Vec<ChunkOut> = if parallel {
-            window.par_iter().map(|b| process_chunk(plan, b)).collect()
+            window.par_iter().map(|b| process_chunk(plan, ctx, b)).collect()
         } else {
-            window.iter().map(|b| process_chunk(plan, b)).collect()
+            window.iter().map(|b| process_chunk(plan, ctx, b)).collect()
         };
         for out in outs {
             acc.absorb(plan, out);
@@ -485,7 +549,7 @@ fn finish(plan: &Plan, request: &Request, acc: Accumulator) -> Result<Output> {
             return Err(err);
         }
     }
-    let as_of = plan.as_of.or(acc.day_range.map(|(_, hi)| hi));
+    let as_of = acc.as_of.or(acc.day_range.map(|(_, hi)| hi));
     let ctx = Ctx { as_of, ..plan.ctx.clone() };
 
     let mut order: Vec<u32> = (0..acc.cells.len() as u32).collect();

@@ -365,3 +365,153 @@ mod tests {
         assert!(Numeric::new(&arrow_array::StringArray::from(vec!["x"])).is_none());
     }
 }
+
+/// Check that column `index` is boolean (or 0/1 integers); the error says how to fix it.
+pub fn expect_bool(schema: &Schema, index: usize, role: &str) -> Result<()> {
+    let field = schema.field(index);
+    match field.data_type() {
+        DataType::Boolean | DataType::Null => Ok(()),
+        dt if is_numeric(dt) => Ok(()),
+        dt => Err(Error::column(
+            field.name(),
+            format!(
+                "column '{}' ({role}=) must be boolean (or 0/1), but has type {dt}. Convert it first, \
+                 e.g. df[col] == \"yes\".",
+                field.name()
+            ),
+        )),
+    }
+}
+
+/// A boolean column read in place; 0/1 integers are accepted as booleans.
+pub enum Bools<'a> {
+    Bool(&'a arrow_array::BooleanArray),
+    Num(Numeric<'a>),
+}
+
+impl<'a> Bools<'a> {
+    pub fn new(array: &'a dyn Array) -> Option<Self> {
+        match array.data_type() {
+            DataType::Boolean => Some(Bools::Bool(array.as_boolean())),
+            _ => Numeric::new(array).map(Bools::Num),
+        }
+    }
+
+    /// Call `f(row, value)` for every row: `Some(bool)`, `None` for nulls, and
+    /// `Err(value)` for a number other than 0 or 1.
+    #[inline]
+    pub fn for_each(&self, mut f: impl FnMut(usize, Option<std::result::Result<bool, f64>>)) {
+        match self {
+            Bools::Bool(a) => {
+                let nulls = a.nulls().filter(|n| n.null_count() > 0);
+                for i in 0..a.len() {
+                    f(i, if nulls.is_some_and(|n| n.is_null(i)) { None } else { Some(Ok(a.value(i))) });
+                }
+            }
+            Bools::Num(n) => n.for_each(|i, v| {
+                f(
+                    i,
+                    v.map(|x| {
+                        if x == 0.0 {
+                            Ok(false)
+                        } else if x == 1.0 {
+                            Ok(true)
+                        } else {
+                            Err(x)
+                        }
+                    }),
+                )
+            }),
+        }
+    }
+}
+
+/// Microseconds per unit of each timestamp resolution, and per day.
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Check that column `index` holds instants (timestamp or date); the error says how to fix it.
+pub fn expect_instant(schema: &Schema, index: usize, role: &str) -> Result<()> {
+    let field = schema.field(index);
+    match field.data_type() {
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 | DataType::Null => Ok(()),
+        dt => Err(Error::column(
+            field.name(),
+            format!(
+                "column '{}' ({role}=) must be a timestamp or date, but has type {dt}. Parse it first \
+                 (pandas: pd.to_datetime; polars: pl.col(c).str.to_datetime()).",
+                field.name()
+            ),
+        )),
+    }
+}
+
+/// Read a timestamp or date column as microseconds since the epoch (a date is
+/// its midnight), for durations between two columns. `None` for nulls.
+/// Zoned timestamps are UTC instants; naive ones are wall time: differences of
+/// two columns of the same kind are exact either way.
+pub fn instants(array: &dyn Array, out: &mut Vec<Option<i64>>) {
+    use arrow_schema::TimeUnit;
+    out.clear();
+    fn push<T: ArrowPrimitiveType<Native = N>, N: Copy + Into<i64>>(
+        array: &dyn Array,
+        scale: i64,
+        div: i64,
+        out: &mut Vec<Option<i64>>,
+    ) {
+        let a = array.as_primitive::<T>();
+        out.extend(a.iter().map(|v| {
+            v.map(|x| {
+                let x: i64 = x.into();
+                if div > 1 {
+                    x.div_euclid(div)
+                } else {
+                    x.saturating_mul(scale)
+                }
+            })
+        }));
+    }
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => push::<TimestampSecondType, i64>(array, 1_000_000, 1, out),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            push::<TimestampMillisecondType, i64>(array, 1_000, 1, out)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            push::<TimestampMicrosecondType, i64>(array, 1, 1, out)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            push::<TimestampNanosecondType, i64>(array, 1, 1_000, out)
+        }
+        DataType::Date32 => push::<Date32Type, i32>(array, MICROS_PER_DAY, 1, out),
+        DataType::Date64 => push::<Date64Type, i64>(array, 1_000, 1, out),
+        _ => out.extend(std::iter::repeat_n(None, array.len())),
+    }
+}
+
+/// The day (days since epoch, floor) of an instant in microseconds.
+pub fn day_of_micros(us: i64) -> i32 {
+    us.div_euclid(MICROS_PER_DAY) as i32
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+    use arrow_array::{Date32Array, TimestampSecondArray};
+
+    #[test]
+    fn instants_of_dates_and_timestamps() {
+        let mut out = vec![];
+        instants(&Date32Array::from(vec![Some(1), None]), &mut out);
+        assert_eq!(out, vec![Some(MICROS_PER_DAY), None]);
+        instants(&TimestampSecondArray::from(vec![-1]), &mut out);
+        assert_eq!(out, vec![Some(-1_000_000)]);
+        assert_eq!(day_of_micros(-1), -1);
+    }
+
+    #[test]
+    fn bools_from_ints() {
+        let a = arrow_array::Int64Array::from(vec![Some(0), Some(1), Some(2), None]);
+        let mut seen = vec![];
+        Bools::new(&a).unwrap().for_each(|_, v| seen.push(v));
+        assert_eq!(seen, vec![Some(Ok(false)), Some(Ok(true)), Some(Err(2.0)), None]);
+    }
+}

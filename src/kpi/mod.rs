@@ -42,3 +42,78 @@ pub(crate) fn interval_columns(rows: &[Estimate]) -> [ArrayRef; 3] {
         values(rows.iter().map(|r| r.1.map(|c| c.1))),
     ]
 }
+
+/// A share: `hits` of `n` (Wilson interval), with nulls and bad rows counted aside.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Share {
+    pub hits: u64,
+    pub n: u64,
+}
+
+impl Share {
+    #[inline]
+    pub fn add(&mut self, hit: bool) {
+        self.n += 1;
+        self.hits += u64::from(hit);
+    }
+    pub fn merge(&mut self, other: &Share) {
+        self.hits += other.hits;
+        self.n += other.n;
+    }
+    /// Percentage and Wilson interval in percent; `None` when n = 0.
+    pub fn estimate(&self, z: f64) -> Estimate {
+        let pct = (self.n > 0).then(|| 100.0 * self.hits as f64 / self.n as f64);
+        (pct, crate::stats::wilson(self.hits, self.n, z).map(|(a, b)| (100.0 * a, 100.0 * b)))
+    }
+}
+
+/// Output columns `name`, `name_ci_low`, `name_ci_high` for a list of shares.
+pub(crate) fn share_columns(shares: impl Iterator<Item = Share>, z: f64) -> [ArrayRef; 3] {
+    let rows: Vec<Estimate> = shares.map(|s| s.estimate(z)).collect();
+    interval_columns(&rows)
+}
+
+/// All observed values of a measure (for exact percentiles). Merging
+/// concatenates; finalising sorts first, so the result never depends on chunking.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Samples {
+    pub values: Vec<f64>,
+}
+
+impl Samples {
+    pub fn merge(&mut self, other: &Samples) {
+        self.values.extend_from_slice(&other.values);
+    }
+    /// (p50, p90, mean) with numpy's linear interpolation; `None` when empty.
+    pub fn summary(&self) -> Option<(f64, f64, f64)> {
+        if self.values.is_empty() {
+            return None;
+        }
+        let mut v = self.values.clone();
+        v.sort_unstable_by(f64::total_cmp);
+        let mut sum = crate::stats::NeumaierSum::default();
+        v.iter().for_each(|&x| sum.add(x));
+        let p50 = crate::stats::percentile_linear(&mut v, 0.5)?;
+        let p90 = crate::stats::percentile_linear(&mut v, 0.9)?;
+        Some((p50, p90, sum.value() / v.len() as f64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn share_and_samples() {
+        let mut s = Share::default();
+        [true, false, true, true].into_iter().for_each(|h| s.add(h));
+        assert_eq!(s.estimate(1.96).0, Some(75.0));
+        assert_eq!(Share::default().estimate(1.96), (None, None));
+        let mut a = Samples { values: vec![3.0, 1.0] };
+        a.merge(&Samples { values: vec![2.0, 10.0] });
+        let (p50, p90, mean) = a.summary().unwrap();
+        assert_eq!((p50, mean), (2.5, 4.0));
+        assert!((p90 - 7.9).abs() < 1e-12);
+        assert!(Samples::default().summary().is_none());
+    }
+}

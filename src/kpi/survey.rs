@@ -215,6 +215,7 @@ impl Kpi for SurveyKpi {
         cells: &[u32],
         states: &mut [ScoreHistogram],
         diag: &mut Diagnostics,
+        _ctx: &Ctx,
     ) {
         let column = batch.column(self.index);
         let Some(scores) = Numeric::new(column.as_ref()) else { return };
