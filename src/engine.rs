@@ -160,7 +160,14 @@ pub trait DynKpi: Send + Sync {
     fn observed_dates(&self) -> Vec<String>;
     fn bind(&mut self, schema: &Schema) -> Result<()>;
     fn new_states(&self, n: usize) -> Box<dyn Any + Send>;
-    fn update(&self, batch: &RecordBatch, cells: &[u32], states: &mut dyn Any, diag: &mut Diagnostics, ctx: &Ctx);
+    fn update(
+        &self,
+        batch: &RecordBatch,
+        cells: &[u32],
+        states: &mut dyn Any,
+        diag: &mut Diagnostics,
+        ctx: &Ctx,
+    );
     /// Merge `src[i]` into `dst[map[i]]`, growing `dst` to `len`.
     fn merge(&self, dst: &mut dyn Any, src: &dyn Any, map: &[u32], len: usize);
     fn fields(&self) -> Vec<Field>;
@@ -187,7 +194,14 @@ impl<K: Kpi> DynKpi for K {
     fn new_states(&self, n: usize) -> Box<dyn Any + Send> {
         Box::new(vec![K::State::default(); n])
     }
-    fn update(&self, batch: &RecordBatch, cells: &[u32], states: &mut dyn Any, diag: &mut Diagnostics, ctx: &Ctx) {
+    fn update(
+        &self,
+        batch: &RecordBatch,
+        cells: &[u32],
+        states: &mut dyn Any,
+        diag: &mut Diagnostics,
+        ctx: &Ctx,
+    ) {
         let states = states.downcast_mut::<Vec<K::State>>().expect("state vector of the KPI's own type");
         Kpi::update(self, batch, cells, states, diag, ctx)
     }

@@ -471,7 +471,9 @@ pub fn instants(array: &dyn Array, out: &mut Vec<Option<i64>>) {
         }));
     }
     match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => push::<TimestampSecondType, i64>(array, 1_000_000, 1, out),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            push::<TimestampSecondType, i64>(array, 1_000_000, 1, out)
+        }
         DataType::Timestamp(TimeUnit::Millisecond, _) => {
             push::<TimestampMillisecondType, i64>(array, 1_000, 1, out)
         }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::engine::DynKpi;
 use crate::error::{Error, Result};
-use crate::kpi::survey::{SurveyKind, SurveyKpi, SurveyParams};
+use crate::kpi::{orders, service, survey};
 
 /// What is known about a KPI besides its kernel.
 #[derive(Clone, Debug, Serialize)]
@@ -24,64 +24,32 @@ pub struct KpiInfo {
     pub target: Option<f64>,
 }
 
-pub const CATALOG: &[KpiInfo] = &[
-    KpiInfo {
-        name: "nps",
-        family: "survey",
-        table: "responses",
-        description:
-            "Net Promoter Score: % promoters (9-10) minus % detractors (0-6), with an adjusted-Wald interval",
-        value_column: "nps",
-        unit: "points (-100..100)",
-        direction: "higher",
-        target: Some(50.0),
-    },
-    KpiInfo {
-        name: "csat",
-        family: "survey",
-        table: "responses",
-        description: "Customer satisfaction: mean score (t interval) and top-2-box share (Wilson interval)",
-        value_column: "csat_mean",
-        unit: "score",
-        direction: "higher",
-        target: Some(4.0),
-    },
-    KpiInfo {
-        name: "ces",
-        family: "survey",
-        table: "responses",
-        description: "Customer Effort Score (higher = easier): mean score and top-2-box 'easy' share",
-        value_column: "ces_mean",
-        unit: "score",
-        direction: "higher",
-        target: Some(4.0),
-    },
-];
+/// Every KPI family: its catalogue entries and its constructor.
+const FAMILIES: &[(&[KpiInfo], Builder)] =
+    &[(survey::CATALOG, survey::build), (orders::CATALOG, orders::build), (service::CATALOG, service::build)];
 
-fn params<T: serde::de::DeserializeOwned>(kind: &str, params: &serde_json::Value) -> Result<T> {
+/// A family's constructor: `None` when `kind` is not one of its KPIs.
+pub type Builder = fn(&str, &serde_json::Value) -> Option<Result<Box<dyn DynKpi>>>;
+
+/// Every KPI kpiforge knows, in catalogue order.
+pub fn catalog() -> Vec<&'static KpiInfo> {
+    FAMILIES.iter().flat_map(|(c, _)| c.iter()).collect()
+}
+
+/// Deserialize a KPI's parameters; unknown parameters are an error naming the KPI.
+pub fn params<T: serde::de::DeserializeOwned>(kind: &str, params: &serde_json::Value) -> Result<T> {
     let value = if params.is_null() { serde_json::json!({}) } else { params.clone() };
     serde_json::from_value(value).map_err(|e| Error::param(format!("{kind}: {e}")))
 }
 
 /// Build the KPI `kind` from its parameters.
 pub fn build(kind: &str, p: &serde_json::Value) -> Result<Box<dyn DynKpi>> {
-    let survey = |k: SurveyKind| -> Result<Box<dyn DynKpi>> {
-        let mut sp: SurveyParams = params(kind, p)?;
-        if p.get("survey_type").is_none() {
-            sp.survey_type = Some(kind.to_string());
-        }
-        Ok(Box::new(SurveyKpi::new(k, sp)?))
-    };
-    match kind {
-        "nps" => survey(SurveyKind::Nps),
-        "csat" => survey(SurveyKind::Csat),
-        "ces" => survey(SurveyKind::Ces),
-        _ => {
-            let names: Vec<&str> = CATALOG.iter().map(|k| k.name).collect();
-            let hint = crate::ingest::closest_name(kind, &names)
-                .map(|b| format!(" Did you mean '{b}'?"))
-                .unwrap_or_default();
-            Err(Error::param(format!("unknown KPI '{kind}'.{hint} Known KPIs: {}", names.join(", "))))
-        }
+    if let Some(built) = FAMILIES.iter().find_map(|(_, build)| build(kind, p)) {
+        return built;
     }
+    let names: Vec<&str> = catalog().iter().map(|k| k.name).collect();
+    let hint = crate::ingest::closest_name(kind, &names)
+        .map(|b| format!(" Did you mean '{b}'?"))
+        .unwrap_or_default();
+    Err(Error::param(format!("unknown KPI '{kind}'.{hint} Known KPIs: {}", names.join(", "))))
 }

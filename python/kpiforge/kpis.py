@@ -195,7 +195,8 @@ def compute(
     return from_arrow(batch, output)
 
 
-def _survey(kind: str, data: Any, params: dict[str, Any], where: Any, **call: Any) -> Any:
+def _single(kind: str, data: Any, params: dict[str, Any], where: Any, **call: Any) -> Any:
+    """The shorthand of one KPI: ``compute`` with a single :class:`Kpi` spec."""
     return compute(data, [Kpi(kind, where=where, **params)], **call)
 
 
@@ -249,7 +250,7 @@ def nps(
         1      b  1          0           0   0.0
     """
     params = {"score": score, "date": date, "survey_type": survey_type, "type_column": type_column}
-    return _survey("nps", data, params, where, by=by, period=period, **options)
+    return _single("nps", data, params, where, by=by, period=period, **options)
 
 
 def csat(
@@ -292,7 +293,7 @@ def csat(
         "survey_type": survey_type,
         "type_column": type_column,
     }
-    return _survey("csat", data, params, where, by=by, period=period, **options)
+    return _single("csat", data, params, where, by=by, period=period, **options)
 
 
 def ces(
@@ -334,7 +335,7 @@ def ces(
         "survey_type": survey_type,
         "type_column": type_column,
     }
-    return _survey("ces", data, params, where, by=by, period=period, **options)
+    return _single("ces", data, params, where, by=by, period=period, **options)
 
 
 def catalog() -> Any:

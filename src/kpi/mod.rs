@@ -1,5 +1,7 @@
 //! The KPIs, one module per family. Each KPI is a [`crate::engine::Kpi`]: a
 //! state with update / merge / finalize, registered in [`crate::registry`].
+pub mod orders;
+pub mod service;
 pub mod survey;
 
 use std::sync::Arc;
@@ -68,6 +70,7 @@ impl Share {
 }
 
 /// Output columns `name`, `name_ci_low`, `name_ci_high` for a list of shares.
+#[allow(dead_code)] // the order and service families use it
 pub(crate) fn share_columns(shares: impl Iterator<Item = Share>, z: f64) -> [ArrayRef; 3] {
     let rows: Vec<Estimate> = shares.map(|s| s.estimate(z)).collect();
     interval_columns(&rows)

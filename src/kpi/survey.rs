@@ -8,11 +8,13 @@ use arrow_schema::{Field, Schema};
 use serde::{Deserialize, Serialize};
 
 use super::{count_field, counts, interval_columns, with_interval};
+use crate::engine::DynKpi;
 use crate::engine::{Ctx, Kpi, State};
 use crate::error::{Error, Result};
 use crate::filter::Condition;
 use crate::ingest::{expect_numeric, find_column, show_f64, Diagnostics, Numeric};
 use crate::keys::SKIP;
+use crate::registry::{params, KpiInfo};
 use crate::stats;
 
 /// Most points a scale may have (0-10 is 11).
@@ -305,6 +307,58 @@ impl Kpi for SurveyKpi {
         }
         out
     }
+}
+
+/// The survey KPIs in the catalogue.
+pub const CATALOG: &[KpiInfo] = &[
+    KpiInfo {
+        name: "nps",
+        family: "survey",
+        table: "responses",
+        description:
+            "Net Promoter Score: % promoters (9-10) minus % detractors (0-6), with an adjusted-Wald interval",
+        value_column: "nps",
+        unit: "points (-100..100)",
+        direction: "higher",
+        target: Some(50.0),
+    },
+    KpiInfo {
+        name: "csat",
+        family: "survey",
+        table: "responses",
+        description: "Customer satisfaction: mean score (t interval) and top-2-box share (Wilson interval)",
+        value_column: "csat_mean",
+        unit: "score",
+        direction: "higher",
+        target: Some(4.0),
+    },
+    KpiInfo {
+        name: "ces",
+        family: "survey",
+        table: "responses",
+        description: "Customer Effort Score (higher = easier): mean score and top-2-box 'easy' share",
+        value_column: "ces_mean",
+        unit: "score",
+        direction: "higher",
+        target: Some(4.0),
+    },
+];
+
+/// Build a survey KPI; the default `survey_type` filter is the KPI's own kind.
+pub fn build(kind: &str, p: &serde_json::Value) -> Option<Result<Box<dyn DynKpi>>> {
+    let k = match kind {
+        "nps" => SurveyKind::Nps,
+        "csat" => SurveyKind::Csat,
+        "ces" => SurveyKind::Ces,
+        _ => return None,
+    };
+    Some((|| {
+        let mut sp: SurveyParams = params(kind, p)?;
+        if p.get("survey_type").is_none() {
+            sp.survey_type = Some(kind.to_string());
+        }
+        Ok(Box::new(SurveyKpi::new(k, sp)?) as Box<dyn DynKpi>)
+    })())
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ fn demo_tables(py: Python<'_>, config: &str) -> PyResult<Vec<(String, Py<PyAny>)
 /// The KPI catalogue as JSON.
 #[pyfunction]
 fn catalog() -> String {
-    serde_json::to_string(registry::CATALOG).expect("catalog serialises")
+    serde_json::to_string(&registry::catalog()).expect("catalog serialises")
 }
 
 /// Called in a forked child: run single-threaded from now on.
