@@ -14,12 +14,13 @@ use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::entity::{DynEntity, WalkCtx};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ingest::{find_column, Diagnostics, Issue};
 use crate::keys::{self, fast_map, KeyColumn, KeyValue, SKIP};
 use crate::period::{DateReader, PeriodUnit, Periods, NULL_DAY};
-use crate::registry;
+use crate::registry::{self, Built};
 
 /// Rows per chunk. Fixed (not derived from the thread count) so that chunk
 /// boundaries, and with them every floating-point merge, are the same however
@@ -170,6 +171,8 @@ pub trait DynKpi: Send + Sync {
     );
     /// Merge `src[i]` into `dst[map[i]]`, growing `dst` to `len`.
     fn merge(&self, dst: &mut dyn Any, src: &dyn Any, map: &[u32], len: usize);
+    /// Grow the state vector to `len` (cells only other KPIs of the call have).
+    fn resize(&self, states: &mut dyn Any, len: usize);
     fn fields(&self) -> Vec<Field>;
     fn finalize(&self, states: &dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
 }
@@ -214,6 +217,12 @@ impl<K: Kpi> DynKpi for K {
             dst[m as usize].merge(s);
         }
     }
+    fn resize(&self, states: &mut dyn Any, len: usize) {
+        let states = states.downcast_mut::<Vec<K::State>>().expect("state vector of the KPI's own type");
+        if states.len() < len {
+            states.resize(len, K::State::default());
+        }
+    }
     fn fields(&self) -> Vec<Field> {
         Kpi::fields(self)
     }
@@ -232,12 +241,23 @@ struct Bound {
     filter: Option<Filter>,
 }
 
+/// A per-customer KPI of the call (see [`crate::entity`]).
+struct BoundEntity {
+    kind: String,
+    name: String,
+    kpi: Box<dyn DynEntity>,
+    filter: Option<Filter>,
+}
+
 /// The request resolved against a schema.
 struct Plan {
     keys: Vec<KeyColumn>,
     date: Option<(usize, String, DateReader)>,
     periods: Option<Periods>,
     kpis: Vec<Bound>,
+    entities: Vec<BoundEntity>,
+    /// Output order of the specs: (is an entity KPI, index in its list).
+    outputs: Vec<(bool, usize)>,
     ctx: Ctx,
     as_of: Option<i32>,
 }
@@ -248,15 +268,35 @@ impl Plan {
             return Err(Error::param("no KPIs requested: pass kpis=[...]"));
         }
         crate::stats::check_confidence(request.confidence)?;
-        let mut kpis = Vec::with_capacity(request.kpis.len());
+        let mut kpis = Vec::new();
+        let mut entities = Vec::new();
+        let mut outputs = Vec::new();
         for spec in &request.kpis {
-            let mut kpi = registry::build(&spec.kind, &spec.params)?;
-            kpi.bind(schema)?;
-            let mut conditions = kpi.row_filter(schema);
-            conditions.extend(spec.filter.iter().cloned());
-            let filter = Filter::bind(&conditions, schema)?;
             let name = spec.name.clone().unwrap_or_else(|| spec.kind.clone());
-            kpis.push(Bound { kind: spec.kind.clone(), name, kpi, filter });
+            match registry::build(&spec.kind, &spec.params)? {
+                Built::Row(mut kpi) => {
+                    kpi.bind(schema)?;
+                    let mut conditions = kpi.row_filter(schema);
+                    conditions.extend(spec.filter.iter().cloned());
+                    let filter = Filter::bind(&conditions, schema)?;
+                    outputs.push((false, kpis.len()));
+                    kpis.push(Bound { kind: spec.kind.clone(), name, kpi, filter });
+                }
+                Built::Entity(mut kpi) => {
+                    kpi.bind(schema)?;
+                    if kpi.needs_period() && request.period.is_none() {
+                        return Err(Error::param(format!(
+                            "{} compares consecutive periods: pass period=\"month\", \"quarter\", ...",
+                            spec.kind
+                        )));
+                    }
+                    let mut conditions = kpi.row_filter(schema);
+                    conditions.extend(spec.filter.iter().cloned());
+                    let filter = Filter::bind(&conditions, schema)?;
+                    outputs.push((true, entities.len()));
+                    entities.push(BoundEntity { kind: spec.kind.clone(), name, kpi, filter });
+                }
+            }
         }
         let keys = keys::resolve(schema, &request.by)?;
         let periods = match &request.period {
@@ -272,12 +312,15 @@ impl Plan {
         let date_name: Option<String> = request
             .date
             .clone()
-            .or_else(|| kpis.iter().find_map(|b| b.kpi.default_date().map(|d| d.to_string())));
+            .or_else(|| kpis.iter().find_map(|b| b.kpi.default_date().map(|d| d.to_string())))
+            .or_else(|| entities.iter().find_map(|b| b.kpi.default_date().map(|d| d.to_string())));
+        // Per-customer KPIs always need the date (a history is ordered by it).
+        let needs_date = periods.is_some() || request.date.is_some() || !entities.is_empty();
         let date = match (&periods, date_name) {
             (Some(_), None) => {
                 return Err(Error::param("period= needs a date column: pass date=\"<column>\""))
             }
-            (_, Some(name)) if periods.is_some() || request.date.is_some() => {
+            (_, Some(name)) if needs_date => {
                 let index = find_column(schema, &name, "date")?;
                 let reader = DateReader::new(&name, schema.field(index).data_type(), request.tz.as_deref())?;
                 Some((index, name, reader))
@@ -291,7 +334,7 @@ impl Plan {
             on_invalid: request.on_invalid,
             as_of,
         };
-        Ok(Plan { keys, date, periods, kpis, ctx, as_of })
+        Ok(Plan { keys, date, periods, kpis, entities, outputs, ctx, as_of })
     }
 
     /// The observed-date columns of every KPI, resolved (see [`Kpi::observed_dates`]).
@@ -322,6 +365,8 @@ struct ChunkOut {
     /// (key code, period ordinal) per local cell.
     cells: Vec<(u32, i32)>,
     states: Vec<Box<dyn Any + Send>>,
+    /// Visits of each per-customer KPI.
+    visits: Vec<Box<dyn Any + Send>>,
     diag: Diagnostics,
     day_range: Option<(i32, i32)>,
 }
@@ -333,52 +378,45 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
     let mut key_codes = Vec::new();
     let keys = keys::encode_keys(&key_arrays, rows, &mut key_codes);
 
-    let mut day_range = None;
+    let days: Option<Vec<i32>> = plan.date.as_ref().map(|(index, _, reader)| {
+        let mut days = Vec::new();
+        reader.days(batch.column(*index).as_ref(), &mut days);
+        days
+    });
+    let day_range = days.as_ref().and_then(|days| {
+        let (lo, hi) = days
+            .iter()
+            .filter(|&&d| d != NULL_DAY)
+            .fold((i32::MAX, i32::MIN), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+        (lo <= hi).then_some((lo, hi))
+    });
     let mut cell_codes = Vec::new();
-    let cells: Vec<(u32, i32)> = match (&plan.date, &plan.periods) {
-        (Some((index, name, reader)), periods) => {
-            let mut days = Vec::new();
-            reader.days(batch.column(*index).as_ref(), &mut days);
-            let (mut lo, mut hi) = (i32::MAX, i32::MIN);
-            for &d in &days {
-                if d != NULL_DAY {
-                    lo = lo.min(d);
-                    hi = hi.max(d);
+    let cells: Vec<(u32, i32)> = match (&days, &plan.periods, &plan.date) {
+        (Some(days), Some(periods), Some((_, name, _))) => {
+            let (base, span) = match day_range {
+                Some((lo, hi)) => {
+                    (periods.ordinal(lo), (periods.ordinal(hi) - periods.ordinal(lo)) as usize + 1)
                 }
-            }
-            if lo <= hi {
-                day_range = Some((lo, hi));
-            }
-            match periods {
-                Some(periods) => {
-                    let base = if lo <= hi { periods.ordinal(lo) } else { 0 };
-                    let span = if lo <= hi { (periods.ordinal(hi) - base) as usize + 1 } else { 1 };
-                    let ords: Vec<u32> = days
-                        .iter()
-                        .map(|&d| {
-                            if d == NULL_DAY {
-                                diag.record(name, "with a null date (a period was asked for)", || {
-                                    "null".to_string()
-                                });
-                                SKIP
-                            } else {
-                                (periods.ordinal(d) - base) as u32
-                            }
-                        })
-                        .collect();
-                    keys::combine(&key_codes, &ords, span, &mut cell_codes)
-                        .into_iter()
-                        .map(|(k, p)| (k, base + p as i32))
-                        .collect()
-                }
-                None => {
-                    cell_codes = key_codes;
-                    (0..keys.len() as u32).map(|k| (k, 0)).collect()
-                }
-            }
+                None => (0, 1),
+            };
+            let ords: Vec<u32> = days
+                .iter()
+                .map(|&d| {
+                    if d == NULL_DAY {
+                        diag.record(name, "with a null date (a period was asked for)", || "null".to_string());
+                        SKIP
+                    } else {
+                        (periods.ordinal(d) - base) as u32
+                    }
+                })
+                .collect();
+            keys::combine(&key_codes, &ords, span, &mut cell_codes)
+                .into_iter()
+                .map(|(k, p)| (k, base + p as i32))
+                .collect()
         }
-        (None, _) => {
-            cell_codes = key_codes;
+        _ => {
+            cell_codes.clone_from(&key_codes);
             (0..keys.len() as u32).map(|k| (k, 0)).collect()
         }
     };
@@ -400,7 +438,23 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
             states
         })
         .collect();
-    ChunkOut { keys, cells, states, diag, day_range }
+    let visits = plan
+        .entities
+        .iter()
+        .map(|bound| {
+            let (_, date_name, _) = plan.date.as_ref().expect("per-customer KPIs resolve a date");
+            let days = days.as_deref().expect("per-customer KPIs read the date");
+            let cells_for_kpi: &[u32] = match &bound.filter {
+                None => &cell_codes,
+                Some(filter) => {
+                    filter.apply(batch, &cell_codes, &mut filtered);
+                    &filtered
+                }
+            };
+            bound.kpi.extract(batch, &key_codes, days, cells_for_kpi, date_name, &mut diag)
+        })
+        .collect();
+    ChunkOut { keys, cells, states, visits, diag, day_range }
 }
 
 /// Merged states of all chunks so far, indexed by global cell.
@@ -410,6 +464,8 @@ struct Accumulator {
     cell_index: hashbrown::HashMap<(u32, i32), u32, foldhash::fast::FixedState>,
     cells: Vec<(u32, i32)>,
     states: Vec<Box<dyn Any + Send>>,
+    /// Customer histories of each per-customer KPI.
+    histories: Vec<Box<dyn Any + Send>>,
     diag: Diagnostics,
     day_range: Option<(i32, i32)>,
     /// The as_of the scan ran with (given, or found by the pre-pass).
@@ -424,6 +480,7 @@ impl Accumulator {
             cell_index: fast_map(1024),
             cells: Vec::new(),
             states: plan.kpis.iter().map(|b| b.kpi.new_states(0)).collect(),
+            histories: plan.entities.iter().map(|b| b.kpi.new_history()).collect(),
             diag: Diagnostics::default(),
             day_range: None,
             as_of: None,
@@ -456,6 +513,11 @@ impl Accumulator {
                 })
             })
             .collect();
+        for (bound, (history, visits)) in
+            plan.entities.iter().zip(self.histories.iter_mut().zip(chunk.visits))
+        {
+            bound.kpi.absorb(history.as_mut(), visits, &key_map);
+        }
         for (bound, (dst, src)) in plan.kpis.iter().zip(self.states.iter_mut().zip(&chunk.states)) {
             bound.kpi.merge(dst.as_mut(), src.as_ref(), &cell_map, self.cells.len());
         }
@@ -557,7 +619,7 @@ fn scan(
     Ok(acc)
 }
 
-fn finish(plan: &Plan, request: &Request, acc: Accumulator) -> Result<Output> {
+fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output> {
     if request.on_invalid == OnInvalid::Raise {
         if let Some(err) = acc.diag.to_error() {
             return Err(err);
@@ -565,6 +627,43 @@ fn finish(plan: &Plan, request: &Request, acc: Accumulator) -> Result<Output> {
     }
     let as_of = acc.as_of.or(acc.day_range.map(|(_, hi)| hi));
     let ctx = Ctx { as_of, ..plan.ctx.clone() };
+
+    // Walk the customer histories; their cells join the row KPIs' cells.
+    let histories = std::mem::take(&mut acc.histories);
+    let mut walked = Vec::with_capacity(histories.len());
+    let parallel = !FORKED.load(AtomicOrdering::Relaxed);
+    for (bound, history) in plan.entities.iter().zip(histories) {
+        let Some(as_of) = as_of else {
+            walked.push(None);
+            continue;
+        };
+        let wctx = WalkCtx { periods: plan.periods, as_of };
+        let (cells, states) = bound.kpi.walk(history, &wctx, parallel);
+        let map: Vec<u32> = cells
+            .into_iter()
+            .map(|cell| {
+                let next = acc.cells.len() as u32;
+                *acc.cell_index.entry(cell).or_insert_with(|| {
+                    acc.cells.push(cell);
+                    next
+                })
+            })
+            .collect();
+        walked.push(Some((states, map)));
+    }
+    let n_cells = acc.cells.len();
+    let entity_states: Vec<Box<dyn Any + Send>> = plan
+        .entities
+        .iter()
+        .zip(walked)
+        .map(|(bound, w)| match w {
+            Some((states, map)) => bound.kpi.place(states, &map, n_cells),
+            None => bound.kpi.place(Box::new(()), &[], n_cells),
+        })
+        .collect();
+    for (bound, states) in plan.kpis.iter().zip(acc.states.iter_mut()) {
+        bound.kpi.resize(states.as_mut(), n_cells);
+    }
 
     let mut order: Vec<u32> = (0..acc.cells.len() as u32).collect();
     order.sort_by(|&a, &b| {
@@ -598,16 +697,20 @@ fn finish(plan: &Plan, request: &Request, acc: Accumulator) -> Result<Output> {
         columns.push(Arc::new(start.finish()));
         columns.push(Arc::new(partial.finish()));
     }
-    let rename = plan.kpis.len() > 1 || plan.kpis.iter().any(|b| b.name != b.kind);
-    for (bound, states) in plan.kpis.iter().zip(&acc.states) {
-        let arrays = bound.kpi.finalize(states.as_ref(), &order, &ctx);
-        for (field, array) in bound.kpi.fields().into_iter().zip(arrays) {
-            let name = if rename {
-                output_name(&bound.kind, &bound.name, field.name())
-            } else {
-                field.name().clone()
-            };
-            fields.push(field.with_name(name));
+    let renamed =
+        plan.kpis.iter().any(|b| b.name != b.kind) || plan.entities.iter().any(|b| b.name != b.kind);
+    let rename = plan.outputs.len() > 1 || renamed;
+    for &(is_entity, i) in &plan.outputs {
+        let (kind, name, kpi_fields, arrays) = if is_entity {
+            let b = &plan.entities[i];
+            (&b.kind, &b.name, b.kpi.fields(), b.kpi.finalize(entity_states[i].as_ref(), &order, &ctx))
+        } else {
+            let b = &plan.kpis[i];
+            (&b.kind, &b.name, b.kpi.fields(), b.kpi.finalize(acc.states[i].as_ref(), &order, &ctx))
+        };
+        for (field, array) in kpi_fields.into_iter().zip(arrays) {
+            let column = if rename { output_name(kind, name, field.name()) } else { field.name().clone() };
+            fields.push(field.with_name(column));
             columns.push(array);
         }
     }

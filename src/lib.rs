@@ -11,6 +11,7 @@
 
 pub mod demo;
 pub mod engine;
+pub mod entity;
 pub mod error;
 pub mod filter;
 pub mod ingest;

@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use crate::engine::DynKpi;
+use crate::entity::DynEntity;
 use crate::error::{Error, Result};
-use crate::kpi::{orders, service, survey};
+use crate::kpi::{customers, orders, service, survey};
 
 /// What is known about a KPI besides its kernel.
 #[derive(Clone, Debug, Serialize)]
@@ -24,7 +25,19 @@ pub struct KpiInfo {
     pub target: Option<f64>,
 }
 
-/// Every KPI family: its catalogue entries and its constructor.
+/// A KPI ready to bind: computed row by row, or from each customer's history.
+pub enum Built {
+    Row(Box<dyn DynKpi>),
+    Entity(Box<dyn DynEntity>),
+}
+
+/// The per-customer families (see [`crate::entity`]).
+const ENTITY_FAMILIES: &[(&[KpiInfo], EntityBuilder)] = &[(customers::CATALOG, customers::build)];
+
+/// A per-customer family's constructor: `None` when `kind` is not one of its KPIs.
+pub type EntityBuilder = fn(&str, &serde_json::Value) -> Option<Result<Box<dyn DynEntity>>>;
+
+/// Every row-wise KPI family: its catalogue entries and its constructor.
 const FAMILIES: &[(&[KpiInfo], Builder)] =
     &[(survey::CATALOG, survey::build), (orders::CATALOG, orders::build), (service::CATALOG, service::build)];
 
@@ -33,7 +46,7 @@ pub type Builder = fn(&str, &serde_json::Value) -> Option<Result<Box<dyn DynKpi>
 
 /// Every KPI kpiforge knows, in catalogue order.
 pub fn catalog() -> Vec<&'static KpiInfo> {
-    FAMILIES.iter().flat_map(|(c, _)| c.iter()).collect()
+    FAMILIES.iter().map(|(c, _)| *c).chain(ENTITY_FAMILIES.iter().map(|(c, _)| *c)).flatten().collect()
 }
 
 /// Deserialize a KPI's parameters; unknown parameters are an error naming the KPI.
@@ -43,9 +56,12 @@ pub fn params<T: serde::de::DeserializeOwned>(kind: &str, params: &serde_json::V
 }
 
 /// Build the KPI `kind` from its parameters.
-pub fn build(kind: &str, p: &serde_json::Value) -> Result<Box<dyn DynKpi>> {
+pub fn build(kind: &str, p: &serde_json::Value) -> Result<Built> {
     if let Some(built) = FAMILIES.iter().find_map(|(_, build)| build(kind, p)) {
-        return built;
+        return built.map(Built::Row);
+    }
+    if let Some(built) = ENTITY_FAMILIES.iter().find_map(|(_, build)| build(kind, p)) {
+        return built.map(Built::Entity);
     }
     let names: Vec<&str> = catalog().iter().map(|k| k.name).collect();
     let hint = crate::ingest::closest_name(kind, &names)

@@ -19,6 +19,12 @@ import os as _os
 import warnings as _warnings
 
 from kpiforge import _core, demo
+from kpiforge.customers import (
+    cohort_retention,
+    purchase_frequency,
+    repeat_purchase_rate,
+    retention,
+)
 from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
 
@@ -33,10 +39,14 @@ __all__ = [
     "__version__",
     "catalog",
     "ces",
+    "cohort_retention",
     "compute",
     "csat",
     "demo",
     "nps",
+    "purchase_frequency",
+    "repeat_purchase_rate",
+    "retention",
 ]
 
 # rayon's thread pool does not survive fork (Airflow and multiprocessing fork

@@ -1,0 +1,296 @@
+//! The per-customer pass, written once for every KPI that needs a customer's
+//! whole history (repeat purchase, retention, purchase frequency, cohorts):
+//! the scan keeps one small visit per row (customer, segment, day, payload);
+//! afterwards the visits are sorted by customer and day, each customer's
+//! history is walked once, in parallel over customers, and the walk emits
+//! contributions to (segment, period) states. Every customer is walked whole,
+//! so the result is exact however the input was chunked, and the merge order
+//! is fixed, so it does not depend on the thread count.
+use std::any::Any;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{Field, Schema};
+use rayon::prelude::*;
+
+use crate::engine::{Ctx, State};
+use crate::error::Result;
+use crate::filter::Condition;
+use crate::ingest::{find_column, Diagnostics};
+use crate::keys::{encode_column, fast_map, KeyValue, SKIP};
+use crate::period::{Periods, NULL_DAY};
+
+/// One row of a customer's history.
+#[derive(Clone, Copy, Debug)]
+pub struct Visit<E> {
+    pub customer: u32,
+    /// Global segment key id.
+    pub key: u32,
+    pub day: i32,
+    pub event: E,
+}
+
+/// What a walk needs to know about the call.
+#[derive(Clone, Copy, Debug)]
+pub struct WalkCtx {
+    pub periods: Option<Periods>,
+    /// "Now": outcomes that need time are censored at this day.
+    pub as_of: i32,
+}
+
+impl WalkCtx {
+    /// The period ordinal of a day (0 when no period was asked for).
+    #[inline]
+    pub fn ord(&self, day: i32) -> i32 {
+        self.periods.map_or(0, |p| p.ordinal(day))
+    }
+}
+
+/// The (segment, period) states a walk writes to.
+pub struct CellSink<S> {
+    index: hashbrown::HashMap<(u32, i32), u32, foldhash::fast::FixedState>,
+    pub cells: Vec<(u32, i32)>,
+    pub states: Vec<S>,
+}
+
+impl<S: State> CellSink<S> {
+    pub fn new() -> Self {
+        CellSink { index: fast_map(256), cells: Vec::new(), states: Vec::new() }
+    }
+
+    /// The state of segment `key` in period `ord`, created on first use.
+    #[inline]
+    pub fn at(&mut self, key: u32, ord: i32) -> &mut S {
+        let next = self.cells.len() as u32;
+        let i = *self.index.entry((key, ord)).or_insert(next);
+        if i == next {
+            self.cells.push((key, ord));
+            self.states.push(S::default());
+        }
+        &mut self.states[i as usize]
+    }
+
+    fn absorb(&mut self, other: CellSink<S>) {
+        for ((key, ord), state) in other.cells.into_iter().zip(other.states) {
+            self.at(key, ord).merge(&state);
+        }
+    }
+}
+
+impl<S: State> Default for CellSink<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A KPI computed from each customer's whole history.
+pub trait EntityKpi: Send + Sync + 'static {
+    type State: State;
+    /// What the walk needs of each row besides customer, segment and day.
+    type Event: Copy + Send + Sync + 'static;
+    fn default_date(&self) -> Option<&str>;
+    /// The customer column.
+    fn customer(&self) -> &str;
+    fn row_filter(&self, _schema: &Schema) -> Vec<Condition> {
+        Vec::new()
+    }
+    /// True when the KPI is only defined per period (e.g. retention between periods).
+    fn needs_period(&self) -> bool {
+        false
+    }
+    fn bind(&mut self, schema: &Schema) -> Result<()>;
+    /// The payload of every row of a chunk (`None`: skip the row, after recording why in `diag`).
+    fn events(&self, batch: &RecordBatch, out: &mut Vec<Option<Self::Event>>, diag: &mut Diagnostics);
+    /// Walk one customer's history, sorted by day (ties in input order).
+    fn walk(&self, history: &[Visit<Self::Event>], sink: &mut CellSink<Self::State>, ctx: &WalkCtx);
+    fn fields(&self) -> Vec<Field>;
+    fn finalize(&self, states: &[&Self::State], ctx: &Ctx) -> Vec<ArrayRef>;
+}
+
+/// A chunk's visits with chunk-local customer and key codes.
+struct ChunkVisits<E> {
+    customers: Vec<KeyValue>,
+    visits: Vec<Visit<E>>,
+}
+
+/// All visits so far, with global customer and key ids.
+struct History<E> {
+    index: hashbrown::HashMap<KeyValue, u32, foldhash::fast::FixedState>,
+    visits: Vec<Visit<E>>,
+}
+
+/// The object-safe face of [`EntityKpi`], implemented once for all of them.
+pub trait DynEntity: Send + Sync {
+    fn default_date(&self) -> Option<&str>;
+    fn row_filter(&self, schema: &Schema) -> Vec<Condition>;
+    fn needs_period(&self) -> bool;
+    fn bind(&mut self, schema: &Schema) -> Result<()>;
+    /// Visits of one chunk; `cells[row] == SKIP` drops a row (filtered, or no period).
+    fn extract(
+        &self,
+        batch: &RecordBatch,
+        key_codes: &[u32],
+        days: &[i32],
+        cells: &[u32],
+        date_name: &str,
+        diag: &mut Diagnostics,
+    ) -> Box<dyn Any + Send>;
+    fn new_history(&self) -> Box<dyn Any + Send>;
+    /// Append a chunk's visits, mapping its key codes through `key_map`.
+    fn absorb(&self, history: &mut dyn Any, chunk: Box<dyn Any + Send>, key_map: &[u32]);
+    /// Walk every customer; returns the cells written and their states.
+    fn walk(
+        &self,
+        history: Box<dyn Any + Send>,
+        ctx: &WalkCtx,
+        parallel: bool,
+    ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>);
+    /// Scatter walk states to global cells `map`, in a vector of `len` states.
+    fn place(&self, states: Box<dyn Any + Send>, map: &[u32], len: usize) -> Box<dyn Any + Send>;
+    fn fields(&self) -> Vec<Field>;
+    fn finalize(&self, states: &dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
+}
+
+/// Customers walked per parallel task.
+const CUSTOMERS_PER_TASK: usize = 2048;
+
+impl<K: EntityKpi> DynEntity for K {
+    fn default_date(&self) -> Option<&str> {
+        EntityKpi::default_date(self)
+    }
+    fn row_filter(&self, schema: &Schema) -> Vec<Condition> {
+        EntityKpi::row_filter(self, schema)
+    }
+    fn needs_period(&self) -> bool {
+        EntityKpi::needs_period(self)
+    }
+    fn bind(&mut self, schema: &Schema) -> Result<()> {
+        let index = find_column(schema, self.customer(), "customer")?;
+        crate::keys::resolve(schema, &[schema.field(index).name().clone()]).map_err(|_| {
+            crate::error::Error::column(
+                self.customer(),
+                format!(
+                    "column '{}' (customer=) has type {}, which cannot identify a customer",
+                    self.customer(),
+                    schema.field(index).data_type()
+                ),
+            )
+        })?;
+        EntityKpi::bind(self, schema)
+    }
+    fn extract(
+        &self,
+        batch: &RecordBatch,
+        key_codes: &[u32],
+        days: &[i32],
+        cells: &[u32],
+        date_name: &str,
+        diag: &mut Diagnostics,
+    ) -> Box<dyn Any + Send> {
+        let index = batch.schema().index_of(self.customer()).expect("customer column bound");
+        let mut codes = Vec::new();
+        let customers = encode_column(batch.column(index).as_ref(), &mut codes);
+        let mut events = Vec::new();
+        self.events(batch, &mut events, diag);
+        let mut visits = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            if cells[row] == SKIP {
+                continue;
+            }
+            let day = days[row];
+            if day == NULL_DAY {
+                diag.record(date_name, "with a null date", || "null".to_string());
+                continue;
+            }
+            if matches!(customers[codes[row] as usize], KeyValue::Null) {
+                diag.record(self.customer(), "with a null customer", || "null".to_string());
+                continue;
+            }
+            if let Some(event) = events[row] {
+                visits.push(Visit { customer: codes[row], key: key_codes[row], day, event });
+            }
+        }
+        Box::new(ChunkVisits { customers, visits })
+    }
+    fn new_history(&self) -> Box<dyn Any + Send> {
+        Box::new(History::<K::Event> { index: fast_map(1024), visits: Vec::new() })
+    }
+    fn absorb(&self, history: &mut dyn Any, chunk: Box<dyn Any + Send>, key_map: &[u32]) {
+        let history = history.downcast_mut::<History<K::Event>>().expect("history of the KPI's own type");
+        let chunk = chunk.downcast::<ChunkVisits<K::Event>>().expect("visits of the KPI's own type");
+        let customer_map: Vec<u32> = chunk
+            .customers
+            .into_iter()
+            .map(|c| {
+                let next = history.index.len() as u32;
+                *history.index.entry(c).or_insert(next)
+            })
+            .collect();
+        history.visits.extend(chunk.visits.into_iter().map(|v| Visit {
+            customer: customer_map[v.customer as usize],
+            key: key_map[v.key as usize],
+            ..v
+        }));
+    }
+    fn walk(
+        &self,
+        history: Box<dyn Any + Send>,
+        ctx: &WalkCtx,
+        parallel: bool,
+    ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>) {
+        let mut visits =
+            history.downcast::<History<K::Event>>().expect("history of the KPI's own type").visits;
+        // Stable: same-day visits keep input order, so the walk is deterministic.
+        if parallel {
+            visits.par_sort_by_key(|v| (v.customer, v.day));
+        } else {
+            visits.sort_by_key(|v| (v.customer, v.day));
+        }
+        let mut runs = Vec::new();
+        let mut start = 0;
+        for i in 1..=visits.len() {
+            if i == visits.len() || visits[i].customer != visits[start].customer {
+                runs.push(start..i);
+                start = i;
+            }
+        }
+        let walk_group = |group: &[std::ops::Range<usize>]| {
+            let mut sink = CellSink::new();
+            for run in group {
+                // Orders after as_of have not happened yet as far as the KPIs are concerned.
+                let history = &visits[run.clone()];
+                let seen = history.partition_point(|v| v.day <= ctx.as_of);
+                if seen > 0 {
+                    EntityKpi::walk(self, &history[..seen], &mut sink, ctx);
+                }
+            }
+            sink
+        };
+        let sinks: Vec<CellSink<K::State>> = if parallel {
+            runs.par_chunks(CUSTOMERS_PER_TASK).map(walk_group).collect()
+        } else {
+            runs.chunks(CUSTOMERS_PER_TASK).map(walk_group).collect()
+        };
+        let mut all = CellSink::new();
+        for sink in sinks {
+            all.absorb(sink);
+        }
+        (all.cells, Box::new(all.states))
+    }
+    fn place(&self, states: Box<dyn Any + Send>, map: &[u32], len: usize) -> Box<dyn Any + Send> {
+        // No walk (no data): all default states.
+        let states = states.downcast::<Vec<K::State>>().map(|b| *b).unwrap_or_default();
+        let mut placed = vec![K::State::default(); len];
+        for (state, &m) in states.into_iter().zip(map) {
+            placed[m as usize] = state;
+        }
+        Box::new(placed)
+    }
+    fn fields(&self) -> Vec<Field> {
+        EntityKpi::fields(self)
+    }
+    fn finalize(&self, states: &dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
+        let all = states.downcast_ref::<Vec<K::State>>().expect("states of the KPI's own type");
+        let ordered: Vec<&K::State> = order.iter().map(|&i| &all[i as usize]).collect();
+        EntityKpi::finalize(self, &ordered, ctx)
+    }
+}

@@ -1,0 +1,659 @@
+//! Per-customer order KPIs (table: one row per order): `repeat_purchase_rate`,
+//! `retention`, `purchase_frequency`, `cohort_retention` and
+//! `self_service_customers`. Each needs a customer's whole history, so each is
+//! an [`EntityKpi`] walked once per customer by [`crate::entity`].
+//!
+//! One rule for segments: a customer is counted in the segment of the order
+//! that puts them in a cell (their anchor order, their orders in the period);
+//! the outcome (a repeat, a return next period) is the customer's, whichever
+//! segment it happens in.
+use std::sync::Arc;
+
+use arrow_array::builder::{Int64Builder, ListBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    count_field, counts, interval_columns, value_field, values, with_interval, Estimate, Samples, Share,
+};
+use crate::engine::{Ctx, State};
+use crate::entity::{CellSink, DynEntity, EntityKpi, Visit, WalkCtx};
+use crate::error::{Error, Result};
+use crate::ingest::{find_column, is_string, Diagnostics};
+use crate::keys::{encode_column, KeyValue};
+use crate::registry::{params, KpiInfo};
+
+/// The per-customer KPIs in the catalogue.
+pub const CATALOG: &[KpiInfo] = &[
+    KpiInfo {
+        name: "repeat_purchase_rate",
+        family: "orders",
+        table: "orders",
+        description: "Share of a period's customers who order again on a later day within `window` days \
+                      (default 90), looking past the period end; customers whose window is not complete at \
+                      as_of are censored (left out); method=\"kaplan_meier\" also uses them",
+        value_column: "repeat_rate_pct",
+        unit: "%",
+        direction: "higher",
+        target: Some(60.0),
+    },
+    KpiInfo {
+        name: "retention",
+        family: "orders",
+        table: "orders",
+        description: "Customers active in the previous period who are active again in this one, over those \
+                      active in the previous period; churn_pct = 100 - retention_pct",
+        value_column: "retention_pct",
+        unit: "%",
+        direction: "higher",
+        target: None,
+    },
+    KpiInfo {
+        name: "purchase_frequency",
+        family: "orders",
+        table: "orders",
+        description: "Orders per active customer; median days between consecutive order days; median days \
+                      since a customer's last order at the period end",
+        value_column: "orders_per_customer",
+        unit: "orders",
+        direction: "higher",
+        target: None,
+    },
+    KpiInfo {
+        name: "cohort_retention",
+        family: "orders",
+        table: "orders",
+        description: "Acquisition cohort (period of the first order) x periods since: customers active",
+        value_column: "cohort_size",
+        unit: "customers",
+        direction: "higher",
+        target: None,
+    },
+    KpiInfo {
+        name: "self_service_customers",
+        family: "orders",
+        table: "orders",
+        description: "Share of a period's customers with at least one self-service order",
+        value_column: "self_service_customers_pct",
+        unit: "%",
+        direction: "higher",
+        target: None,
+    },
+];
+
+fn default_customer() -> String {
+    "customer_id".into()
+}
+fn default_date() -> String {
+    "ordered_at".into()
+}
+fn default_window() -> i32 {
+    90
+}
+
+/// Parameters shared by the per-customer KPIs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerParams {
+    #[serde(default = "default_customer")]
+    pub customer: String,
+    #[serde(default = "default_date")]
+    pub date: String,
+    /// repeat_purchase_rate: days after the anchor order a repeat may come.
+    #[serde(default = "default_window")]
+    pub window: i32,
+    /// repeat_purchase_rate: "simple" (default) or "kaplan_meier".
+    #[serde(default)]
+    pub method: Option<String>,
+    /// self_service_customers: the channel column and the self-service channels.
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+}
+
+/// Build one of the per-customer KPIs.
+pub fn build(kind: &str, p: &serde_json::Value) -> Option<Result<Box<dyn DynEntity>>> {
+    let make = |kind: &str| -> Result<Box<dyn DynEntity>> {
+        let cp: CustomerParams = params(kind, p)?;
+        Ok(match kind {
+            "repeat_purchase_rate" => Box::new(RepeatPurchase::new(cp)?),
+            "retention" => Box::new(Retention { params: cp }),
+            "purchase_frequency" => Box::new(PurchaseFrequency { params: cp }),
+            "cohort_retention" => Box::new(Cohorts { params: cp }),
+            "self_service_customers" => Box::new(SelfServiceCustomers::new(cp)),
+            _ => unreachable!("kinds checked below"),
+        })
+    };
+    matches!(
+        kind,
+        "repeat_purchase_rate"
+            | "retention"
+            | "purchase_frequency"
+            | "cohort_retention"
+            | "self_service_customers"
+    )
+    .then(|| make(kind))
+}
+
+/// Distinct (segment, period) cells of a history, in order of first appearance.
+fn distinct_cells<E>(history: &[Visit<E>], ctx: &WalkCtx) -> Vec<(u32, i32, usize)> {
+    let mut cells: Vec<(u32, i32, usize)> = Vec::new();
+    for (i, v) in history.iter().enumerate() {
+        let ord = ctx.ord(v.day);
+        if !cells.iter().any(|&(k, o, _)| k == v.key && o == ord) {
+            cells.push((v.key, ord, i));
+        }
+    }
+    cells
+}
+
+// ---- repeat purchase -----------------------------------------------------
+
+/// Repeat purchase within a window, with right-censoring at as_of.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepeatState {
+    pub customers: u64,
+    pub censored: u64,
+    /// Among the eligible (window complete): repeaters / eligible.
+    pub eligible: Share,
+    /// Kaplan-Meier inputs: repeats at day t after the anchor (index t), and
+    /// customers observed without a repeat up to day c (index c).
+    pub km_events: Vec<u64>,
+    pub km_censored: Vec<u64>,
+}
+
+fn add_vec(a: &mut Vec<u64>, b: &[u64]) {
+    if a.len() < b.len() {
+        a.resize(b.len(), 0);
+    }
+    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+}
+
+impl State for RepeatState {
+    fn merge(&mut self, other: &Self) {
+        self.customers += other.customers;
+        self.censored += other.censored;
+        self.eligible.merge(&other.eligible);
+        add_vec(&mut self.km_events, &other.km_events);
+        add_vec(&mut self.km_censored, &other.km_censored);
+    }
+}
+
+impl RepeatState {
+    /// Kaplan-Meier probability (%) of a repeat within the window.
+    pub fn kaplan_meier(&self) -> Option<f64> {
+        let total: u64 = self.km_events.iter().sum::<u64>() + self.km_censored.iter().sum::<u64>();
+        if total == 0 {
+            return None;
+        }
+        let mut at_risk = total as f64;
+        let mut survival = 1.0;
+        let len = self.km_events.len().max(self.km_censored.len());
+        for t in 0..len {
+            let d = self.km_events.get(t).copied().unwrap_or(0) as f64;
+            if d > 0.0 {
+                survival *= 1.0 - d / at_risk;
+            }
+            // Censored at t were still at risk at t (events before censoring).
+            at_risk -= d + self.km_censored.get(t).copied().unwrap_or(0) as f64;
+        }
+        Some(100.0 * (1.0 - survival))
+    }
+}
+
+pub struct RepeatPurchase {
+    params: CustomerParams,
+    kaplan_meier: bool,
+}
+
+impl RepeatPurchase {
+    fn new(params: CustomerParams) -> Result<Self> {
+        if params.window < 1 {
+            return Err(Error::param(format!("window must be at least 1 day, got {}", params.window)));
+        }
+        let kaplan_meier = match params.method.as_deref() {
+            None | Some("simple") => false,
+            Some("kaplan_meier") => true,
+            Some(m) => {
+                return Err(Error::param(format!(
+                    "method must be \"simple\" or \"kaplan_meier\", got \"{m}\""
+                )))
+            }
+        };
+        Ok(RepeatPurchase { params, kaplan_meier })
+    }
+}
+
+impl EntityKpi for RepeatPurchase {
+    type State = RepeatState;
+    type Event = ();
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+    fn customer(&self) -> &str {
+        &self.params.customer
+    }
+    fn bind(&mut self, _schema: &Schema) -> Result<()> {
+        Ok(())
+    }
+    fn events(&self, batch: &RecordBatch, out: &mut Vec<Option<()>>, _diag: &mut Diagnostics) {
+        out.clear();
+        out.resize(batch.num_rows(), Some(()));
+    }
+    fn walk(&self, history: &[Visit<()>], sink: &mut CellSink<RepeatState>, ctx: &WalkCtx) {
+        let window = self.params.window;
+        for (key, ord, i) in distinct_cells(history, ctx) {
+            let anchor = history[i].day;
+            // The first order on a later day; the history is sorted by day.
+            let gap = history[i..].iter().find(|w| w.day > anchor).map(|w| w.day - anchor);
+            let state = sink.at(key, ord);
+            state.customers += 1;
+            if anchor + window > ctx.as_of {
+                state.censored += 1;
+            } else {
+                state.eligible.add(gap.is_some_and(|g| g <= window));
+            }
+            let observed = (ctx.as_of - anchor).min(window) as usize;
+            if state.km_events.len() <= window as usize {
+                state.km_events.resize(window as usize + 1, 0);
+                state.km_censored.resize(window as usize + 1, 0);
+            }
+            match gap {
+                Some(g) if g <= window && g as usize <= observed => state.km_events[g as usize] += 1,
+                _ => state.km_censored[observed] += 1,
+            }
+        }
+    }
+    fn fields(&self) -> Vec<Field> {
+        let mut f = vec![count_field("customers"), count_field("censored"), count_field("eligible")];
+        f.push(count_field("repeaters"));
+        f.extend(with_interval("repeat_rate_pct"));
+        if self.kaplan_meier {
+            f.push(value_field("repeat_rate_km_pct"));
+        }
+        f
+    }
+    fn finalize(&self, states: &[&RepeatState], ctx: &Ctx) -> Vec<ArrayRef> {
+        let mut out = vec![
+            counts(states.iter().map(|s| s.customers)),
+            counts(states.iter().map(|s| s.censored)),
+            counts(states.iter().map(|s| s.eligible.n)),
+            counts(states.iter().map(|s| s.eligible.hits)),
+        ];
+        let rows: Vec<Estimate> = states.iter().map(|s| s.eligible.estimate(ctx.z)).collect();
+        out.extend(interval_columns(&rows));
+        if self.kaplan_meier {
+            out.push(values(states.iter().map(|s| s.kaplan_meier())));
+        }
+        out
+    }
+}
+
+// ---- retention ------------------------------------------------------------
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetentionState {
+    pub active: u64,
+    /// Customers active in this segment in the previous period (`n`), and
+    /// how many of them are active again in this period (`hits`).
+    pub previous: Share,
+}
+
+impl State for RetentionState {
+    fn merge(&mut self, other: &Self) {
+        self.active += other.active;
+        self.previous.merge(&other.previous);
+    }
+}
+
+pub struct Retention {
+    params: CustomerParams,
+}
+
+impl EntityKpi for Retention {
+    type State = RetentionState;
+    type Event = ();
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+    fn customer(&self) -> &str {
+        &self.params.customer
+    }
+    fn needs_period(&self) -> bool {
+        true
+    }
+    fn bind(&mut self, _schema: &Schema) -> Result<()> {
+        Ok(())
+    }
+    fn events(&self, batch: &RecordBatch, out: &mut Vec<Option<()>>, _diag: &mut Diagnostics) {
+        out.clear();
+        out.resize(batch.num_rows(), Some(()));
+    }
+    fn walk(&self, history: &[Visit<()>], sink: &mut CellSink<RetentionState>, ctx: &WalkCtx) {
+        let periods = ctx.periods.expect("retention needs periods (checked when planning)");
+        let cells = distinct_cells(history, ctx);
+        for &(key, ord, _) in &cells {
+            sink.at(key, ord).active += 1;
+            // Next period: only once it has started by as_of.
+            if periods.start(ord + 1) <= ctx.as_of {
+                let back = cells.iter().any(|&(_, o, _)| o == ord + 1);
+                sink.at(key, ord + 1).previous.add(back);
+            }
+        }
+    }
+    fn fields(&self) -> Vec<Field> {
+        let mut f =
+            vec![count_field("active_customers"), count_field("previous_customers"), count_field("retained")];
+        f.extend(with_interval("retention_pct"));
+        f.extend(with_interval("churn_pct"));
+        f
+    }
+    fn finalize(&self, states: &[&RetentionState], ctx: &Ctx) -> Vec<ArrayRef> {
+        let mut out = vec![
+            counts(states.iter().map(|s| s.active)),
+            counts(states.iter().map(|s| s.previous.n)),
+            counts(states.iter().map(|s| s.previous.hits)),
+        ];
+        let rows: Vec<Estimate> = states.iter().map(|s| s.previous.estimate(ctx.z)).collect();
+        let churn: Vec<Estimate> = rows
+            .iter()
+            .map(|(v, ci)| (v.map(|x| 100.0 - x), ci.map(|(lo, hi)| (100.0 - hi, 100.0 - lo))))
+            .collect();
+        out.extend(interval_columns(&rows));
+        out.extend(interval_columns(&churn));
+        out
+    }
+}
+
+// ---- purchase frequency ---------------------------------------------------
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FrequencyState {
+    pub orders: u64,
+    pub customers: u64,
+    /// Days between consecutive order days (counted in the later order's cell).
+    pub gaps: Samples,
+    /// Days from each customer's last order in the period to the period end (or as_of).
+    pub recency: Samples,
+}
+
+impl State for FrequencyState {
+    fn merge(&mut self, other: &Self) {
+        self.orders += other.orders;
+        self.customers += other.customers;
+        self.gaps.merge(&other.gaps);
+        self.recency.merge(&other.recency);
+    }
+}
+
+pub struct PurchaseFrequency {
+    params: CustomerParams,
+}
+
+impl EntityKpi for PurchaseFrequency {
+    type State = FrequencyState;
+    type Event = ();
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+    fn customer(&self) -> &str {
+        &self.params.customer
+    }
+    fn bind(&mut self, _schema: &Schema) -> Result<()> {
+        Ok(())
+    }
+    fn events(&self, batch: &RecordBatch, out: &mut Vec<Option<()>>, _diag: &mut Diagnostics) {
+        out.clear();
+        out.resize(batch.num_rows(), Some(()));
+    }
+    fn walk(&self, history: &[Visit<()>], sink: &mut CellSink<FrequencyState>, ctx: &WalkCtx) {
+        let mut last_day: Option<i32> = None;
+        for v in history {
+            let state = sink.at(v.key, ctx.ord(v.day));
+            state.orders += 1;
+            if let Some(prev) = last_day.filter(|&d| d < v.day) {
+                state.gaps.values.push((v.day - prev) as f64);
+            }
+            last_day = Some(v.day);
+        }
+        for (key, ord, _) in distinct_cells(history, ctx) {
+            let last =
+                history.iter().rev().find(|v| v.key == key && ctx.ord(v.day) == ord).map_or(0, |v| v.day);
+            let end = ctx.periods.map_or(ctx.as_of, |p| p.end(ord)).min(ctx.as_of);
+            let state = sink.at(key, ord);
+            state.customers += 1;
+            state.recency.values.push((end - last) as f64);
+        }
+    }
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            count_field("orders"),
+            count_field("customers"),
+            value_field("orders_per_customer"),
+            value_field("days_between_orders_p50"),
+            value_field("days_since_last_order_p50"),
+        ]
+    }
+    fn finalize(&self, states: &[&FrequencyState], _ctx: &Ctx) -> Vec<ArrayRef> {
+        vec![
+            counts(states.iter().map(|s| s.orders)),
+            counts(states.iter().map(|s| s.customers)),
+            values(states.iter().map(|s| (s.customers > 0).then(|| s.orders as f64 / s.customers as f64))),
+            values(states.iter().map(|s| s.gaps.summary().map(|x| x.0))),
+            values(states.iter().map(|s| s.recency.summary().map(|x| x.0))),
+        ]
+    }
+}
+
+// ---- cohorts ----------------------------------------------------------------
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CohortState {
+    /// Customers of the cohort active k periods after their first (index k).
+    pub active: Vec<u64>,
+}
+
+impl State for CohortState {
+    fn merge(&mut self, other: &Self) {
+        add_vec(&mut self.active, &other.active);
+    }
+}
+
+pub struct Cohorts {
+    params: CustomerParams,
+}
+
+impl EntityKpi for Cohorts {
+    type State = CohortState;
+    type Event = ();
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+    fn customer(&self) -> &str {
+        &self.params.customer
+    }
+    fn needs_period(&self) -> bool {
+        true
+    }
+    fn bind(&mut self, _schema: &Schema) -> Result<()> {
+        Ok(())
+    }
+    fn events(&self, batch: &RecordBatch, out: &mut Vec<Option<()>>, _diag: &mut Diagnostics) {
+        out.clear();
+        out.resize(batch.num_rows(), Some(()));
+    }
+    fn walk(&self, history: &[Visit<()>], sink: &mut CellSink<CohortState>, ctx: &WalkCtx) {
+        let first = &history[0];
+        let cohort = ctx.ord(first.day);
+        let mut seen: Vec<i32> = history.iter().map(|v| ctx.ord(v.day)).collect();
+        seen.dedup();
+        let state = sink.at(first.key, cohort);
+        // Every period up to as_of has a count, zero when nobody came back.
+        let offsets = (ctx.ord(ctx.as_of) - cohort) as usize + 1;
+        if state.active.len() < offsets {
+            state.active.resize(offsets, 0);
+        }
+        for ord in seen {
+            let k = (ord - cohort) as usize;
+            if state.active.len() <= k {
+                state.active.resize(k + 1, 0);
+            }
+            state.active[k] += 1;
+        }
+    }
+    fn fields(&self) -> Vec<Field> {
+        vec![
+            count_field("cohort_size"),
+            Field::new(
+                "active_by_offset",
+                DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+                false,
+            ),
+        ]
+    }
+    fn finalize(&self, states: &[&CohortState], _ctx: &Ctx) -> Vec<ArrayRef> {
+        let mut list = ListBuilder::new(Int64Builder::new());
+        for s in states {
+            list.values().append_slice(&s.active.iter().map(|&c| c as i64).collect::<Vec<_>>());
+            list.append(true);
+        }
+        vec![counts(states.iter().map(|s| s.active.first().copied().unwrap_or(0))), Arc::new(list.finish())]
+    }
+}
+
+// ---- self-service customers -------------------------------------------------
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SelfServiceState {
+    pub customers: Share,
+}
+
+impl State for SelfServiceState {
+    fn merge(&mut self, other: &Self) {
+        self.customers.merge(&other.customers);
+    }
+}
+
+pub struct SelfServiceCustomers {
+    params: CustomerParams,
+    channel: String,
+    channels: Vec<String>,
+    index: usize,
+}
+
+/// Self-service channels unless `channels=` says otherwise.
+pub const SELF_SERVICE_CHANNELS: [&str; 4] = ["portal", "app", "web", "edi"];
+
+impl SelfServiceCustomers {
+    fn new(params: CustomerParams) -> Self {
+        let channel = params.channel.clone().unwrap_or_else(|| "channel".into());
+        let channels = params
+            .channels
+            .clone()
+            .unwrap_or_else(|| SELF_SERVICE_CHANNELS.iter().map(|s| s.to_string()).collect());
+        SelfServiceCustomers { params, channel, channels, index: usize::MAX }
+    }
+}
+
+impl EntityKpi for SelfServiceCustomers {
+    type State = SelfServiceState;
+    /// The order was placed through a self-service channel.
+    type Event = bool;
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+    fn customer(&self) -> &str {
+        &self.params.customer
+    }
+    fn bind(&mut self, schema: &Schema) -> Result<()> {
+        self.index = find_column(schema, &self.channel, "channel")?;
+        let dt = schema.field(self.index).data_type();
+        if !is_string(dt) {
+            return Err(Error::column(
+                &self.channel,
+                format!("column '{}' (channel=) must hold strings, but has type {dt}", self.channel),
+            ));
+        }
+        Ok(())
+    }
+    fn events(&self, batch: &RecordBatch, out: &mut Vec<Option<bool>>, _diag: &mut Diagnostics) {
+        let mut codes = Vec::new();
+        let distinct = encode_column(batch.column(self.index).as_ref(), &mut codes);
+        // A null channel is not a self-service order.
+        let is_self: Vec<bool> = distinct
+            .iter()
+            .map(|v| matches!(v, KeyValue::Str(s) if self.channels.iter().any(|c| c == &**s)))
+            .collect();
+        out.clear();
+        out.extend(codes.iter().map(|&c| Some(is_self[c as usize])));
+    }
+    fn walk(&self, history: &[Visit<bool>], sink: &mut CellSink<SelfServiceState>, ctx: &WalkCtx) {
+        for (key, ord, _) in distinct_cells(history, ctx) {
+            let any = history.iter().any(|v| v.event && v.key == key && ctx.ord(v.day) == ord);
+            sink.at(key, ord).customers.add(any);
+        }
+    }
+    fn fields(&self) -> Vec<Field> {
+        let mut f = vec![count_field("customers"), count_field("self_service_customers")];
+        f.extend(with_interval("self_service_customers_pct"));
+        f
+    }
+    fn finalize(&self, states: &[&SelfServiceState], ctx: &Ctx) -> Vec<ArrayRef> {
+        let mut out = vec![
+            counts(states.iter().map(|s| s.customers.n)),
+            counts(states.iter().map(|s| s.customers.hits)),
+        ];
+        let rows: Vec<Estimate> = states.iter().map(|s| s.customers.estimate(ctx.z)).collect();
+        out.extend(interval_columns(&rows));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kaplan_meier_by_hand() {
+        // 4 customers: repeats at day 2 and 5, one censored at day 3, one survives to 10.
+        let mut s = RepeatState { km_events: vec![0; 11], km_censored: vec![0; 11], ..Default::default() };
+        s.km_events[2] = 1;
+        s.km_events[5] = 1;
+        s.km_censored[3] = 1;
+        s.km_censored[10] = 1;
+        // S = (1 - 1/4) * (1 - 1/2) = 0.375
+        assert!((s.kaplan_meier().unwrap() - 62.5).abs() < 1e-12);
+        assert!(RepeatState::default().kaplan_meier().is_none());
+    }
+
+    #[test]
+    fn repeat_walk_censors_unfinished_windows() {
+        let kpi = RepeatPurchase::new(CustomerParams {
+            customer: "c".into(),
+            date: "d".into(),
+            window: 10,
+            method: Some("kaplan_meier".into()),
+            channel: None,
+            channels: None,
+        })
+        .unwrap();
+        let v = |day| Visit { customer: 0, key: 0, day, event: () };
+        let mut sink = CellSink::new();
+        let ctx = WalkCtx { periods: None, as_of: 100 };
+        kpi.walk(&[v(0), v(0), v(5)], &mut sink, &ctx); // repeat after 5 days
+        kpi.walk(&[v(50), v(70)], &mut sink, &ctx); // no repeat within 10 days
+        kpi.walk(&[v(95)], &mut sink, &ctx); // window ends at 105 > 100: censored
+        let s = &sink.states[0];
+        assert_eq!((s.customers, s.censored, s.eligible.n, s.eligible.hits), (3, 1, 2, 1));
+        assert_eq!(s.km_events[5], 1);
+        assert_eq!(s.km_censored[5], 1);
+        assert_eq!(s.km_censored[10], 1);
+    }
+}

@@ -1,0 +1,195 @@
+"""Per-customer order KPIs against plain pandas references."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from conftest import close, quarter_label
+from hypothesis import given
+from hypothesis import strategies as st
+
+import kpiforge as kf
+
+orders_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(["c1", "c2", "c3", "c4", "c5"]),
+        st.sampled_from(["east", "west"]),
+        st.dates(dt.date(2024, 1, 1), dt.date(2024, 12, 31)),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+def frame(data: list) -> pd.DataFrame:
+    df = pd.DataFrame(data, columns=["customer_id", "region", "day"])
+    df["ordered_at"] = pd.to_datetime(df["day"])
+    return df
+
+
+def ref_repeat(df: pd.DataFrame, window: int, as_of: pd.Timestamp) -> dict:
+    """{(region, quarter): (customers, censored, eligible, repeaters, km_pct)} by the book."""
+    df = df[df.ordered_at <= as_of].assign(q=lambda d: d.ordered_at.map(quarter_label))
+    out = {}
+    for (region, q), cell in df.groupby(["region", "q"]):
+        customers = censored = eligible = repeaters = 0
+        times = []  # (time, event) for Kaplan-Meier
+        for cust, g in cell.groupby("customer_id"):
+            anchor = g.ordered_at.min()
+            later = df[(df.customer_id == cust) & (df.ordered_at > anchor)].ordered_at
+            gap = (later.min() - anchor).days if len(later) else None
+            customers += 1
+            if (anchor + pd.Timedelta(days=window)) > as_of:
+                censored += 1
+            else:
+                eligible += 1
+                repeaters += gap is not None and gap <= window
+            observed = min((as_of - anchor).days, window)
+            if gap is not None and gap <= observed:
+                times.append((gap, True))
+            else:
+                times.append((observed, False))
+        survival = 1.0
+        for t in sorted({t for t, e in times if e}):
+            at_risk = sum(1 for u, _ in times if u >= t)
+            deaths = sum(1 for u, e in times if e and u == t)
+            survival *= 1 - deaths / at_risk
+        out[(region, q)] = (customers, censored, eligible, repeaters, 100 * (1 - survival))
+    return out
+
+
+@given(orders_strategy, st.sampled_from([7, 30, 90]))
+def test_repeat_purchase_matches_reference(data: list, window: int) -> None:
+    df = frame(data)
+    as_of = df.ordered_at.max()
+    out = kf.repeat_purchase_rate(df, by="region", period="quarter", window=window,
+                                  method="kaplan_meier")
+    ref = ref_repeat(df, window, as_of)
+    assert len(out) == len(ref)
+    for row in out.itertuples():
+        c, cen, el, rep, km = ref[(row.region, row.period)]
+        assert (row.customers, row.censored, row.eligible, row.repeaters) == (c, cen, el, rep)
+        assert close(row.repeat_rate_pct, 100 * rep / el if el else np.nan)
+        assert close(row.repeat_rate_km_pct, km)
+
+
+def test_censoring_does_not_flatter_the_last_period() -> None:
+    # Every customer orders every 60 days, forever: every anchor repeats. Orders
+    # after as_of are not known yet, so late anchors are censored, never counted
+    # as non-repeaters (which would drag the last quarter down) and never counted
+    # only when they already repeated (which would flatter it).
+    rows = [(f"c{s}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=s + 60 * k))
+            for s in range(60) for k in range(9)]
+    df = pd.DataFrame(rows, columns=["customer_id", "ordered_at"])
+    out = kf.repeat_purchase_rate(df, period="quarter", as_of="2024-12-31")
+    assert (out.loc[out.eligible > 0, "repeat_rate_pct"] == 100).all()
+    q4 = out[out.period == "2024-Q4"].iloc[0]
+    assert q4.censored > 0 and q4.eligible > 0
+    assert q4.customers == q4.censored + q4.eligible
+
+
+def test_retention_matches_reference() -> None:
+    rng = np.random.default_rng(3)
+    n = 3000
+    df = pd.DataFrame({"customer_id": rng.integers(0, 400, n).astype(str),
+                       "ordered_at": pd.Timestamp("2024-01-01")
+                       + pd.to_timedelta(rng.integers(0, 540, n), unit="D"),
+                       "region": rng.choice(["n", "s"], n)})
+    out = kf.retention(df, by="region", period="quarter")
+    df["q"] = df.ordered_at.map(quarter_label)
+    quarters = sorted(df.q.unique())
+    active_any = {q: set(df.loc[df.q == q, "customer_id"]) for q in quarters}
+    for row in out.itertuples():
+        i = quarters.index(row.period)
+        here = set(df.loc[(df.q == row.period) & (df.region == row.region), "customer_id"])
+        assert row.active_customers == len(here)
+        if i == 0:
+            assert row.previous_customers == 0
+            continue
+        prev = set(df.loc[(df.q == quarters[i - 1]) & (df.region == row.region), "customer_id"])
+        back = prev & active_any[row.period]
+        assert (row.previous_customers, row.retained) == (len(prev), len(back))
+        assert close(row.retention_pct, 100 * len(back) / len(prev))
+        assert close(row.churn_pct, 100 - 100 * len(back) / len(prev))
+
+
+def test_purchase_frequency_matches_reference() -> None:
+    rng = np.random.default_rng(5)
+    n = 2000
+    df = pd.DataFrame({"customer_id": rng.integers(0, 150, n).astype(str),
+                       "ordered_at": pd.Timestamp("2025-01-01")
+                       + pd.to_timedelta(rng.integers(0, 300, n), unit="D")})
+    out = kf.purchase_frequency(df, period="quarter")
+    df["q"] = df.ordered_at.map(quarter_label)
+    as_of = df.ordered_at.max()
+    for row in out.itertuples():
+        cell = df[df.q == row.period]
+        assert row.orders == len(cell)
+        assert row.customers == cell.customer_id.nunique()
+        gaps = []
+        for cust, g in df.groupby("customer_id"):
+            visit_days = np.sort(g.ordered_at.unique())
+            for a, b in zip(visit_days[:-1], visit_days[1:], strict=True):
+                if quarter_label(pd.Timestamp(b)) == row.period:
+                    gaps.append((b - a) / np.timedelta64(1, "D"))
+        assert close(row.days_between_orders_p50, float(np.median(gaps)))
+        end = min(pd.Period(row.period.replace("-", ""), "Q").end_time.normalize(), as_of)
+        recency = [(end - g.ordered_at.max()).days for _, g in cell.groupby("customer_id")]
+        assert close(row.days_since_last_order_p50, float(np.median(recency)))
+
+
+def test_cohort_retention_matches_reference(demo: kf.demo.DemoData) -> None:
+    orders = demo.orders
+    long = kf.cohort_retention(orders, period="quarter")
+    df = orders.select(["customer_id", "ordered_at"]).to_pandas()
+    df["q"] = df.ordered_at.dt.to_period("Q")
+    first = df.groupby("customer_id")["q"].min().rename("cohort_q")
+    df = df.join(first, on="customer_id")
+    df["k"] = (df.q - df.cohort_q).map(lambda x: x.n)
+    ref = df.groupby(["cohort_q", "k"])["customer_id"].nunique()
+    for row in long.sample(40, random_state=1).itertuples():
+        q = pd.Period(row.cohort.replace("-", ""), "Q")
+        assert row.active_customers == ref.get((q, row.periods_since), 0)
+    sizes = df.groupby("cohort_q")["customer_id"].nunique()
+    assert long.groupby("cohort")["cohort_size"].first().sum() == sizes.sum()
+    matrix = kf.cohort_retention(orders, period="quarter", shape="matrix")
+    assert (matrix[0] == 100).all()
+
+
+def test_chunking_and_threads_are_exact(demo: kf.demo.DemoData) -> None:
+    o = demo.orders
+    kpis = [kf.Kpi("repeat_purchase_rate", method="kaplan_meier"), "retention",
+            "purchase_frequency"]
+    expected = kf.compute(o, kpis, by="rep_id", period="quarter")
+    reader = pa.RecordBatchReader.from_batches(o.schema, o.to_batches(max_chunksize=3_333))
+    pd.testing.assert_frame_equal(kf.compute(reader, kpis, by="rep_id", period="quarter"),
+                                  expected)
+    pd.testing.assert_frame_equal(
+        kf.compute(o, kpis, by="rep_id", period="quarter", threads=1), expected)
+
+
+def test_demo_repeat_rate_is_realistic(demo: kf.demo.DemoData) -> None:
+    out = kf.repeat_purchase_rate(demo.orders, period="quarter", method="kaplan_meier")
+    full = out[out.censored == 0]
+    assert full.repeat_rate_pct.between(40, 90).all()
+    last = out.iloc[-1]
+    assert last.censored > 0  # the latest anchors' windows are not complete
+
+
+def test_customer_kpis_need_their_columns() -> None:
+    df = pd.DataFrame({"ordered_at": pd.to_datetime(["2025-01-01"]), "cust": ["a"]})
+    with pytest.raises(kf.KpiInputError, match="customer_id"):
+        kf.repeat_purchase_rate(df)
+    assert kf.repeat_purchase_rate(df, customer="cust").loc[0, "customers"] == 1
+    with pytest.raises(kf.KpiInputError, match="period"):
+        kf.retention(df, customer="cust", period=None)
+    with pytest.raises(kf.KpiInputError, match="window"):
+        kf.repeat_purchase_rate(df, customer="cust", window=0)
+    with pytest.raises(kf.KpiInputError, match="null customer") as err:
+        kf.repeat_purchase_rate(pd.DataFrame({"ordered_at": pd.to_datetime(["2025-01-01"] * 2),
+                                              "customer_id": ["a", None]}))
+    assert err.value.count == 1
