@@ -93,16 +93,25 @@ def run_pandas(df: pd.DataFrame) -> pd.DataFrame:
     parts = [
         nps.assign(promoters=nps["score"] >= 9, detractors=nps["score"] <= 6)
         .groupby(keys)
-        .agg(nps_n=("score", "count"), promoters=("promoters", "sum"),
-             detractors=("detractors", "sum"))
+        .agg(
+            nps_n=("score", "count"),
+            promoters=("promoters", "sum"),
+            detractors=("detractors", "sum"),
+        )
     ]
     for k in ("csat", "ces"):
         sub = df[df["survey_type"] == k]
         parts.append(
             sub.assign(top=sub["score"] >= 4)
             .groupby(keys)
-            .agg(**{f"{k}_n": ("score", "count"), f"{k}_mean": ("score", "mean"),
-                    f"{k}_sd": ("score", "std"), f"{k}_top": ("top", "sum")})
+            .agg(
+                **{
+                    f"{k}_n": ("score", "count"),
+                    f"{k}_mean": ("score", "mean"),
+                    f"{k}_sd": ("score", "std"),
+                    f"{k}_top": ("top", "sum"),
+                }
+            )
         )
     agg = pd.concat(parts, axis=1).reset_index().sort_values(keys)
     return finalize(agg)
@@ -119,12 +128,20 @@ def best_of(repeat: int, fn: Callable[[], pd.DataFrame]) -> tuple[float, pd.Data
 
 
 def check_agree(name: str, ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
-    theirs = theirs.assign(period_start=pd.to_datetime(theirs["period_start"]).astype(
-        ours["period_start"].dtype))
+    theirs = theirs.assign(
+        period_start=pd.to_datetime(theirs["period_start"]).astype(ours["period_start"].dtype)
+    )
     merged = ours.merge(theirs, on=["rep_id", "period_start"], suffixes=("", "_peer"))
     assert len(merged) == len(ours), f"{name}: {len(merged)} groups match of {len(ours)}"
-    for col in ("nps", "nps_ci_low", "csat_mean", "csat_mean_ci_high", "ces_mean",
-                "ces_easy_pct", "csat_satisfied_pct_ci_low"):
+    for col in (
+        "nps",
+        "nps_ci_low",
+        "csat_mean",
+        "csat_mean_ci_high",
+        "ces_mean",
+        "ces_easy_pct",
+        "csat_satisfied_pct_ci_low",
+    ):
         a, b = merged[col].to_numpy(float), merged[f"{col}_peer"].to_numpy(float)
         ok = np.isclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True)
         assert ok.all(), f"{name} disagrees on {col}: {a[~ok][:3]} vs {b[~ok][:3]}"
@@ -132,21 +149,26 @@ def check_agree(name: str, ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--responses", type=lambda s: int(s.replace("_", "")),
-                        default=1_000_000)
+    parser.add_argument("--responses", type=lambda s: int(s.replace("_", "")), default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    data = kf.demo.generate(n_orders=max(args.responses // 10, 1000), seed=args.seed,
-                            n_responses=args.responses, tables=["responses"])
+    data = kf.demo.generate(
+        n_orders=max(args.responses // 10, 1000),
+        seed=args.seed,
+        n_responses=args.responses,
+        tables=["responses"],
+    )
     table = data.responses.combine_chunks()
     gen = time.perf_counter() - t0
     pl_df = pl.from_arrow(table)
     pd_df = table.to_pandas()
-    print(f"{table.num_rows:,} survey responses (generated in {gen:.2f} s); "
-          f"NPS + CSAT + CES per rep_id per quarter; best of {args.repeat}")
+    print(
+        f"{table.num_rows:,} survey responses (generated in {gen:.2f} s); "
+        f"NPS + CSAT + CES per rep_id per quarter; best of {args.repeat}"
+    )
 
     t_kf, ours = best_of(args.repeat, lambda: run_kpiforge(table))
     t_pl, theirs_pl = best_of(args.repeat, lambda: run_polars(pl_df))
@@ -157,8 +179,10 @@ def main() -> None:
     print(f"{'engine':<10}{'seconds':>10}{'x kpiforge':>12}")
     for name, t in (("kpiforge", t_kf), ("polars", t_pl), ("pandas", t_pd)):
         print(f"{name:<10}{t:>10.3f}{t / t_kf:>12.2f}")
-    print(f"kpiforge is {t_pl / t_kf:.2f}x polars and {t_pd / t_kf:.2f}x pandas "
-          f"({len(ours):,} groups; all engines agree)")
+    print(
+        f"kpiforge is {t_pl / t_kf:.2f}x polars and {t_pd / t_kf:.2f}x pandas "
+        f"({len(ours):,} groups; all engines agree)"
+    )
 
 
 if __name__ == "__main__":

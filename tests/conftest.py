@@ -47,8 +47,13 @@ def ref_nps(scores: pd.Series) -> dict:
     s = scores.dropna()
     n = len(s)
     p, d = int((s >= 9).sum()), int((s <= 6).sum())
-    out = {"n": n, "missing": int(scores.isna().sum()), "promoters": p, "detractors": d,
-           "passives": n - p - d}
+    out = {
+        "n": n,
+        "missing": int(scores.isna().sum()),
+        "promoters": p,
+        "detractors": d,
+        "passives": n - p - d,
+    }
     if n:
         out["nps"] = 100 * (p - d) / n
         out["nps_ci_low"], out["nps_ci_high"] = nps_interval(p, d, n)

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import close, quarter_label
 from hypothesis import given
 from hypothesis import strategies as st
 
 import kpiforge as kf
+from conftest import close, quarter_label
 
 orders_strategy = st.lists(
     st.tuples(
@@ -66,8 +66,9 @@ def ref_repeat(df: pd.DataFrame, window: int, as_of: pd.Timestamp) -> dict:
 def test_repeat_purchase_matches_reference(data: list, window: int) -> None:
     df = frame(data)
     as_of = df.ordered_at.max()
-    out = kf.repeat_purchase_rate(df, by="region", period="quarter", window=window,
-                                  method="kaplan_meier")
+    out = kf.repeat_purchase_rate(
+        df, by="region", period="quarter", window=window, method="kaplan_meier"
+    )
     ref = ref_repeat(df, window, as_of)
     assert len(out) == len(ref)
     for row in out.itertuples():
@@ -82,8 +83,11 @@ def test_censoring_does_not_flatter_the_last_period() -> None:
     # after as_of are not known yet, so late anchors are censored, never counted
     # as non-repeaters (which would drag the last quarter down) and never counted
     # only when they already repeated (which would flatter it).
-    rows = [(f"c{s}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=s + 60 * k))
-            for s in range(60) for k in range(9)]
+    rows = [
+        (f"c{s}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=s + 60 * k))
+        for s in range(60)
+        for k in range(9)
+    ]
     df = pd.DataFrame(rows, columns=["customer_id", "ordered_at"])
     out = kf.repeat_purchase_rate(df, period="quarter", as_of="2024-12-31")
     assert (out.loc[out.eligible > 0, "repeat_rate_pct"] == 100).all()
@@ -95,10 +99,14 @@ def test_censoring_does_not_flatter_the_last_period() -> None:
 def test_retention_matches_reference() -> None:
     rng = np.random.default_rng(3)
     n = 3000
-    df = pd.DataFrame({"customer_id": rng.integers(0, 400, n).astype(str),
-                       "ordered_at": pd.Timestamp("2024-01-01")
-                       + pd.to_timedelta(rng.integers(0, 540, n), unit="D"),
-                       "region": rng.choice(["n", "s"], n)})
+    df = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 400, n).astype(str),
+            "ordered_at": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 540, n), unit="D"),
+            "region": rng.choice(["n", "s"], n),
+        }
+    )
     out = kf.retention(df, by="region", period="quarter")
     df["q"] = df.ordered_at.map(quarter_label)
     quarters = sorted(df.q.unique())
@@ -120,9 +128,13 @@ def test_retention_matches_reference() -> None:
 def test_purchase_frequency_matches_reference() -> None:
     rng = np.random.default_rng(5)
     n = 2000
-    df = pd.DataFrame({"customer_id": rng.integers(0, 150, n).astype(str),
-                       "ordered_at": pd.Timestamp("2025-01-01")
-                       + pd.to_timedelta(rng.integers(0, 300, n), unit="D")})
+    df = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 150, n).astype(str),
+            "ordered_at": pd.Timestamp("2025-01-01")
+            + pd.to_timedelta(rng.integers(0, 300, n), unit="D"),
+        }
+    )
     out = kf.purchase_frequency(df, period="quarter")
     df["q"] = df.ordered_at.map(quarter_label)
     as_of = df.ordered_at.max()
@@ -131,7 +143,7 @@ def test_purchase_frequency_matches_reference() -> None:
         assert row.orders == len(cell)
         assert row.customers == cell.customer_id.nunique()
         gaps = []
-        for cust, g in df.groupby("customer_id"):
+        for _cust, g in df.groupby("customer_id"):
             visit_days = np.sort(g.ordered_at.unique())
             for a, b in zip(visit_days[:-1], visit_days[1:], strict=True):
                 if quarter_label(pd.Timestamp(b)) == row.period:
@@ -162,14 +174,17 @@ def test_cohort_retention_matches_reference(demo: kf.demo.DemoData) -> None:
 
 def test_chunking_and_threads_are_exact(demo: kf.demo.DemoData) -> None:
     o = demo.orders
-    kpis = [kf.Kpi("repeat_purchase_rate", method="kaplan_meier"), "retention",
-            "purchase_frequency"]
+    kpis = [
+        kf.Kpi("repeat_purchase_rate", method="kaplan_meier"),
+        "retention",
+        "purchase_frequency",
+    ]
     expected = kf.compute(o, kpis, by="rep_id", period="quarter")
     reader = pa.RecordBatchReader.from_batches(o.schema, o.to_batches(max_chunksize=3_333))
-    pd.testing.assert_frame_equal(kf.compute(reader, kpis, by="rep_id", period="quarter"),
-                                  expected)
+    pd.testing.assert_frame_equal(kf.compute(reader, kpis, by="rep_id", period="quarter"), expected)
     pd.testing.assert_frame_equal(
-        kf.compute(o, kpis, by="rep_id", period="quarter", threads=1), expected)
+        kf.compute(o, kpis, by="rep_id", period="quarter", threads=1), expected
+    )
 
 
 def test_demo_repeat_rate_is_realistic(demo: kf.demo.DemoData) -> None:
@@ -190,6 +205,9 @@ def test_customer_kpis_need_their_columns() -> None:
     with pytest.raises(kf.KpiInputError, match="window"):
         kf.repeat_purchase_rate(df, customer="cust", window=0)
     with pytest.raises(kf.KpiInputError, match="null customer") as err:
-        kf.repeat_purchase_rate(pd.DataFrame({"ordered_at": pd.to_datetime(["2025-01-01"] * 2),
-                                              "customer_id": ["a", None]}))
+        kf.repeat_purchase_rate(
+            pd.DataFrame(
+                {"ordered_at": pd.to_datetime(["2025-01-01"] * 2), "customer_id": ["a", None]}
+            )
+        )
     assert err.value.count == 1

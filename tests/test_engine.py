@@ -28,8 +28,12 @@ def test_chunking_and_threads_do_not_change_results(demo: kf.demo.DemoData) -> N
 
 @given(st.randoms(use_true_random=False))
 def test_row_order_does_not_matter(rng) -> None:  # type: ignore[no-untyped-def]
-    df = pd.DataFrame({"score": [rng.randint(0, 10) for _ in range(300)],
-                       "seg": [rng.choice("abcd") for _ in range(300)]})
+    df = pd.DataFrame(
+        {
+            "score": [rng.randint(0, 10) for _ in range(300)],
+            "seg": [rng.choice("abcd") for _ in range(300)],
+        }
+    )
     expected = kf.nps(df, by="seg")
     shuffled = df.sample(frac=1, random_state=rng.randint(0, 999)).reset_index(drop=True)
     pd.testing.assert_frame_equal(kf.nps(shuffled, by="seg"), expected)
@@ -45,14 +49,18 @@ def test_other_segments_do_not_change_this_one() -> None:
 
 def test_many_segments() -> None:
     n = 200_000
-    t = pa.table({"score": pa.array([i % 11 for i in range(n)]),
-                  "seg": pa.array([f"s{i % 100_000}" for i in range(n)])})
+    t = pa.table(
+        {
+            "score": pa.array([i % 11 for i in range(n)]),
+            "seg": pa.array([f"s{i % 100_000}" for i in range(n)]),
+        }
+    )
     out = kf.nps(t, by="seg", output="arrow")
     assert out.num_rows == 100_000
     assert pa.compute.sum(out["n"]).as_py() == n
 
 
-def _child(q: "mp.Queue[int]") -> None:
+def _child(q: mp.Queue[int]) -> None:
     df = pd.DataFrame({"score": [10, 9, 1]})
     q.put(int(kf.nps(df).loc[0, "n"]))
 

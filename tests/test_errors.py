@@ -10,8 +10,11 @@ import kpiforge as kf
 
 
 def responses(**cols: object) -> pd.DataFrame:
-    base = {"score": [10, 9, 3], "responded_at": pd.to_datetime(["2025-01-01"] * 3),
-            "rep_id": ["a", "b", "a"]}
+    base = {
+        "score": [10, 9, 3],
+        "responded_at": pd.to_datetime(["2025-01-01"] * 3),
+        "rep_id": ["a", "b", "a"],
+    }
     base.update(cols)
     return pd.DataFrame(base)
 
@@ -88,8 +91,11 @@ def test_bad_parameters() -> None:
     with pytest.raises(kf.KpiInputError, match="scale"):
         kf.csat(df, scale=1)
     with pytest.raises(kf.KpiInputError, match="time zone|tz"):
-        kf.nps(df.assign(responded_at=df.responded_at.dt.tz_localize("UTC")), period="day",
-               tz="Mars/Olympus")
+        kf.nps(
+            df.assign(responded_at=df.responded_at.dt.tz_localize("UTC")),
+            period="day",
+            tz="Mars/Olympus",
+        )
     with pytest.raises(kf.KpiInputError, match="as_of"):
         kf.nps(df, as_of="yesterday")
     with pytest.raises(kf.KpiInputError, match="on_invalid"):

@@ -20,8 +20,13 @@ REPS = ["a", "b", "a", "a", None, "b", "c", "a", "b", None]
 @pytest.fixture
 def table() -> pa.Table:
     days = [dt.date(2025, 1, 1) + dt.timedelta(days=40 * i) for i in range(len(SCORES))]
-    return pa.table({"rep_id": REPS, "score": pa.array(SCORES, pa.int64()),
-                     "responded_at": pa.array(days, pa.date32())})
+    return pa.table(
+        {
+            "rep_id": REPS,
+            "score": pa.array(SCORES, pa.int64()),
+            "responded_at": pa.array(days, pa.date32()),
+        }
+    )
 
 
 class StreamOnly:
@@ -40,7 +45,8 @@ def variants(table: pa.Table) -> dict[str, object]:
         "pyarrow.Table": table,
         "pyarrow.RecordBatch": table.combine_chunks().to_batches()[0],
         "RecordBatchReader": pa.RecordBatchReader.from_batches(
-            table.schema, table.to_batches(max_chunksize=3)),
+            table.schema, table.to_batches(max_chunksize=3)
+        ),
         "dataset": pads.dataset(table),
         "polars": pl.from_arrow(table),
         "pandas": pdf,
@@ -67,8 +73,7 @@ def test_every_input_type_gives_the_same_answer(table: pa.Table) -> None:
         pa.array([1, 2, 1, None, 2, 1, 3, 1, 2, None], pa.uint64()),
         pa.array([True, False, True, None, False, True, True, True, False, None]),
         pa.array([dt.date(2025, 1, d % 3 + 1) for d in range(9)] + [None], pa.date32()),
-        pa.array([dt.datetime(2025, 1, d % 3 + 1) for d in range(9)] + [None],
-                 pa.timestamp("us")),
+        pa.array([dt.datetime(2025, 1, d % 3 + 1) for d in range(9)] + [None], pa.timestamp("us")),
     ],
 )
 def test_key_types(table: pa.Table, keys: pa.Array) -> None:
@@ -82,10 +87,16 @@ def test_key_types(table: pa.Table, keys: pa.Array) -> None:
 
 
 def test_multi_column_segments_with_nulls(table: pa.Table) -> None:
-    t = table.append_column("region", pa.array(["N", "S", None, "N", "S", "N", None, "N", "S", "S"]))
+    t = table.append_column(
+        "region", pa.array(["N", "S", None, "N", "S", "N", None, "N", "S", "S"])
+    )
     out = kf.nps(t, by=["region", "rep_id"])
-    ref = (t.to_pandas().groupby(["region", "rep_id"], dropna=False)["score"]
-           .agg(["count", "size"]).reset_index())
+    ref = (
+        t.to_pandas()
+        .groupby(["region", "rep_id"], dropna=False)["score"]
+        .agg(["count", "size"])
+        .reset_index()
+    )
     assert len(out) == len(ref)
     assert out["n"].sum() == 9 and out["missing"].sum() == 1
     # sorted by region then rep, nulls last

@@ -1,4 +1,4 @@
-"""Period bucketing as users see it: labels, fiscal years, ISO weeks, time zones, partial periods."""
+"""Period bucketing as users see it: labels, fiscal years, ISO weeks, zones, partial periods."""
 
 from __future__ import annotations
 
@@ -38,8 +38,12 @@ def test_time_zones() -> None:
 
 
 def test_partial_period_flag() -> None:
-    df = pd.DataFrame({"score": [9, 9, 9],
-                       "responded_at": pd.to_datetime(["2025-01-10", "2025-03-31", "2025-04-02"])})
+    df = pd.DataFrame(
+        {
+            "score": [9, 9, 9],
+            "responded_at": pd.to_datetime(["2025-01-10", "2025-03-31", "2025-04-02"]),
+        }
+    )
     out = kf.nps(df, period="quarter")
     assert out["partial"].tolist() == [False, True]
     out = kf.nps(df, period="quarter", as_of="2025-06-30")

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import close, quarter_label, ref_mean_top, ref_nps
 from hypothesis import given
 from hypothesis import strategies as st
 
 import kpiforge as kf
+from conftest import close, quarter_label, ref_mean_top, ref_nps
 
 rows = st.lists(
     st.tuples(
@@ -124,8 +124,10 @@ def test_where_filter_and_named_specs(demo: kf.demo.DemoData) -> None:
     r = demo.responses
     out = kf.compute(
         r,
-        [kf.Kpi("nps", name="nps_portal", where={"channel": "portal"}),
-         kf.Kpi("nps", name="nps_email", where={"channel": ["email"]})],
+        [
+            kf.Kpi("nps", name="nps_portal", where={"channel": "portal"}),
+            kf.Kpi("nps", name="nps_email", where={"channel": ["email"]}),
+        ],
         by="region",
     )
     assert {"nps_portal", "nps_portal_ci_low", "nps_portal_n", "nps_email"} <= set(out.columns)

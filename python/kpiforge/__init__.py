@@ -27,11 +27,16 @@ from kpiforge.customers import (
 )
 from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
+from kpiforge.scorecard import Metric, scorecard
+from kpiforge.targets import Target, Targets
 
 __version__: str = _core.__version__
 
 __all__ = [
     "Kpi",
+    "Metric",
+    "Target",
+    "Targets",
     "KpiDataWarning",
     "KpiInputError",
     "KpiInternalError",
@@ -47,6 +52,7 @@ __all__ = [
     "purchase_frequency",
     "repeat_purchase_rate",
     "retention",
+    "scorecard",
 ]
 
 # rayon's thread pool does not survive fork (Airflow and multiprocessing fork

@@ -64,10 +64,21 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
-              help="Folder to write the results to (created if missing).")
-@click.option("--orders", "n_orders", type=int, default=200_000, show_default=True,
-              help="Size of the demo data, in orders.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder to write the results to (created if missing).",
+)
+@click.option(
+    "--orders",
+    "n_orders",
+    type=int,
+    default=200_000,
+    show_default=True,
+    help="Size of the demo data, in orders.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--by", default="rep_id", show_default=True, help="Segment column.")
 @click.option("--period", type=PERIODS, default="quarter", show_default=True)
@@ -75,16 +86,17 @@ def main() -> None:
 def demo(out_dir: Path, n_orders: int, seed: int, by: str, period: str, quiet: bool) -> None:
     """Generate demo data and write its survey KPIs (NPS, CSAT, CES) to OUT."""
     data = _demo.generate(n_orders=n_orders, seed=seed)
-    result = compute(data.responses, ["nps", "csat", "ces"], by=by, period=period,
-                     output="arrow")
+    result = compute(data.responses, ["nps", "csat", "ces"], by=by, period=period, output="arrow")
     out_dir.mkdir(parents=True, exist_ok=True)
     _write(result, out_dir / "survey_kpis.parquet")
     _write(result, out_dir / "survey_kpis.csv")
     if not quiet:
         df = result.to_pandas()
         latest = df.loc[~df["partial"], "period"].max()
-        shown = df.loc[df["period"] == latest, [by, "period", "nps_n", "nps", "nps_ci_low",
-                                                  "nps_ci_high", "csat_mean", "ces_mean"]]
+        shown = df.loc[
+            df["period"] == latest,
+            [by, "period", "nps_n", "nps", "nps_ci_low", "nps_ci_high", "csat_mean", "ces_mean"],
+        ]
         click.echo(f"Survey KPIs per {by} for {latest} (of {df['period'].nunique()} periods):")
         click.echo(shown.round(1).to_string(index=False))
         click.echo(f"\nWrote {len(df):,} rows to {out_dir / 'survey_kpis.parquet'} and .csv")
@@ -92,24 +104,51 @@ def demo(out_dir: Path, n_orders: int, seed: int, by: str, period: str, quiet: b
 
 @main.command(name="compute")
 @click.argument("table", type=click.Path(path_type=Path))
-@click.option("--kpi", "kpis", multiple=True, required=True,
-              help="KPI to compute (repeat for several); see `kpiforge catalog`.")
+@click.option(
+    "--kpi",
+    "kpis",
+    multiple=True,
+    required=True,
+    help="KPI to compute (repeat for several); see `kpiforge catalog`.",
+)
 @click.option("--by", multiple=True, help="Segment column (repeat for several).")
 @click.option("--period", type=PERIODS, default=None)
 @click.option("--date", default=None, help="Date column (default: the KPI's own).")
 @click.option("--fiscal-year-start", type=click.IntRange(1, 12), default=1, show_default=True)
 @click.option("--as-of", default=None, help="Reference date YYYY-MM-DD (default: latest in data).")
-@click.option("--on-invalid", type=click.Choice(["raise", "drop"]), default="raise",
-              show_default=True)
-@click.option("--out", "out_path", type=click.Path(path_type=Path), required=True,
-              help="Output file, .parquet or .csv.")
-def compute_cmd(table: Path, kpis: Sequence[str], by: Sequence[str], period: str | None,
-                date: str | None, fiscal_year_start: int, as_of: str | None, on_invalid: str,
-                out_path: Path) -> None:
+@click.option(
+    "--on-invalid", type=click.Choice(["raise", "drop"]), default="raise", show_default=True
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output file, .parquet or .csv.",
+)
+def compute_cmd(
+    table: Path,
+    kpis: Sequence[str],
+    by: Sequence[str],
+    period: str | None,
+    date: str | None,
+    fiscal_year_start: int,
+    as_of: str | None,
+    on_invalid: str,
+    out_path: Path,
+) -> None:
     """Compute KPIs over TABLE (Parquet or CSV) and write them to --out."""
-    result = compute(_read(table), list(kpis), by=list(by), period=period,  # type: ignore[arg-type]
-                     date=date, fiscal_year_start=fiscal_year_start, as_of=as_of,
-                     on_invalid=on_invalid, output="arrow")  # type: ignore[arg-type]
+    result = compute(
+        _read(table),
+        list(kpis),
+        by=list(by),
+        period=period,  # type: ignore[arg-type]
+        date=date,
+        fiscal_year_start=fiscal_year_start,
+        as_of=as_of,
+        on_invalid=on_invalid,
+        output="arrow",
+    )  # type: ignore[arg-type]
     _write(result, out_path)
 
 

@@ -189,23 +189,38 @@ def cohort_retention(
         raise ValueError("shape='matrix' is for a table without segments: drop by= or use 'long'")
     options.pop("output", None)
     params = {"customer": customer, "date": date}
-    table = _single("cohort_retention", data, params, where, by=by, period=period,
-                    output="arrow", **options)
-    keys = [c for c in table.column_names
-            if c not in ("period", "period_start", "partial", "cohort_size", "active_by_offset")]
+    table = _single(
+        "cohort_retention", data, params, where, by=by, period=period, output="arrow", **options
+    )
+    keys = [
+        c
+        for c in table.column_names
+        if c not in ("period", "period_start", "partial", "cohort_size", "active_by_offset")
+    ]
     rows = []
     for rec in table.to_pylist():
         for k, active in enumerate(rec["active_by_offset"]):
             row = {key: rec[key] for key in keys}
-            row.update(cohort=rec["period"], cohort_start=rec["period_start"], periods_since=k,
-                       cohort_size=rec["cohort_size"], active_customers=active,
-                       retained_pct=100.0 * active / rec["cohort_size"])
+            row.update(
+                cohort=rec["period"],
+                cohort_start=rec["period_start"],
+                periods_since=k,
+                cohort_size=rec["cohort_size"],
+                active_customers=active,
+                retained_pct=100.0 * active / rec["cohort_size"],
+            )
             rows.append(row)
-    columns = [*keys, "cohort", "cohort_start", "periods_since", "cohort_size",
-               "active_customers", "retained_pct"]
+    columns = [
+        *keys,
+        "cohort",
+        "cohort_start",
+        "periods_since",
+        "cohort_size",
+        "active_customers",
+        "retained_pct",
+    ]
     long = pd.DataFrame(rows, columns=columns)
     long["cohort_start"] = pd.to_datetime(long["cohort_start"])
     if shape == "matrix":
         return long.pivot(index="cohort", columns="periods_since", values="retained_pct")
     return long
-

@@ -155,8 +155,8 @@ def compute(
         >>> import kpiforge as kf
         >>> responses = kf.demo.generate(n_orders=2_000, seed=1).responses
         >>> df = kf.compute(responses, ["nps", "csat", "ces"], by="region", period="quarter")
-        >>> list(df.columns[:8])
-        ['region', 'period', 'period_start', 'partial', 'nps_n', 'nps_missing', 'nps_invalid', 'nps_promoters']
+        >>> list(df.columns[4:8])
+        ['nps_n', 'nps_missing', 'nps_invalid', 'nps_promoters']
     """
     if isinstance(by, str):
         by = [by]
