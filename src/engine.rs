@@ -638,7 +638,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
             continue;
         };
         let wctx = WalkCtx { periods: plan.periods, as_of };
-        let (cells, states) = bound.kpi.walk(history, &wctx, parallel);
+        let (cells, states) = bound.kpi.walk_all(history, &wctx, parallel);
         let map: Vec<u32> = cells
             .into_iter()
             .map(|cell| {

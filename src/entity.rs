@@ -138,7 +138,7 @@ pub trait DynEntity: Send + Sync {
     /// Append a chunk's visits, mapping its key codes through `key_map`.
     fn absorb(&self, history: &mut dyn Any, chunk: Box<dyn Any + Send>, key_map: &[u32]);
     /// Walk every customer; returns the cells written and their states.
-    fn walk(
+    fn walk_all(
         &self,
         history: Box<dyn Any + Send>,
         ctx: &WalkCtx,
@@ -231,7 +231,7 @@ impl<K: EntityKpi> DynEntity for K {
             ..v
         }));
     }
-    fn walk(
+    fn walk_all(
         &self,
         history: Box<dyn Any + Send>,
         ctx: &WalkCtx,

@@ -181,6 +181,11 @@ pub fn encode_column(array: &dyn Array, codes: &mut Vec<u32>) -> Vec<KeyValue> {
                     }
                 }
             };
+            if dict.values().is_empty() {
+                // No dictionary values (an all-null categorical): every row is null.
+                codes.resize(array.len(), 0);
+                return vec![KeyValue::Null];
+            }
             let keys = dict.normalized_keys();
             let nulls = array.logical_nulls();
             let mut null_id = None;
@@ -463,6 +468,16 @@ mod tests {
             assert_eq!(values[codes[2] as usize], KeyValue::Null);
             assert_eq!(values[codes[1] as usize], KeyValue::Str("a".into()), "{:?}", strs(&values));
         }
+    }
+
+    #[test]
+    fn empty_dictionary_is_all_null() {
+        let keys = arrow_array::Int8Array::from(vec![None, None]);
+        let values = Arc::new(StringArray::from(Vec::<&str>::new()));
+        let dict = DictionaryArray::<Int8Type>::try_new(keys, values).unwrap();
+        let mut codes = vec![];
+        assert_eq!(encode_column(&dict, &mut codes), vec![KeyValue::Null]);
+        assert_eq!(codes, vec![0, 0]);
     }
 
     #[test]

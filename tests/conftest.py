@@ -60,7 +60,9 @@ def ref_nps(scores: pd.Series) -> dict:
     return out
 
 
-def ref_mean_top(scores: pd.Series, top_min: int, conf: float = 0.95) -> dict:
+def ref_mean_top(
+    scores: pd.Series, top_min: int, conf: float = 0.95, lo: int = 1, hi: int = 5
+) -> dict:
     s = scores.dropna().astype(float)
     n = len(s)
     out: dict = {"n": n, "missing": int(scores.isna().sum())}
@@ -69,7 +71,8 @@ def ref_mean_top(scores: pd.Series, top_min: int, conf: float = 0.95) -> dict:
         out["mean"] = m
         if n > 1:
             half = sps.t.ppf(1 - (1 - conf) / 2, n - 1) * s.std(ddof=1) / math.sqrt(n)
-            out["mean_ci_low"], out["mean_ci_high"] = m - half, m + half
+            # clipped to the scale: a mean of scores cannot leave it
+            out["mean_ci_low"], out["mean_ci_high"] = max(m - half, lo), min(m + half, hi)
         top = int((s >= top_min).sum())
         out["top_pct"] = 100 * top / n
         out["top_ci_low"], out["top_ci_high"] = wilson(top, n, sps.norm.ppf(1 - (1 - conf) / 2))

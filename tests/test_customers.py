@@ -211,3 +211,17 @@ def test_customer_kpis_need_their_columns() -> None:
             )
         )
     assert err.value.count == 1
+
+
+def test_self_service_customer_share_matches_reference(demo: kf.demo.DemoData) -> None:
+    out = kf.self_service_adoption(
+        demo.orders, by="region", period="quarter", customer="customer_id"
+    )
+    df = demo.orders.select(["region", "customer_id", "channel", "ordered_at"]).to_pandas()
+    df["q"] = df.ordered_at.map(quarter_label)
+    df["self"] = df.channel.isin(["portal", "app", "web", "edi"])
+    ref = df.groupby(["region", "q", "customer_id"])["self"].any().groupby(["region", "q"])
+    for row in out.sample(15, random_state=2).itertuples():
+        cell = ref.get_group((row.region, row.period))
+        assert (row.customers, row.self_service_customers) == (len(cell), int(cell.sum()))
+        assert close(row.self_service_customers_pct, 100 * cell.mean())

@@ -27,6 +27,8 @@ from kpiforge.customers import (
 )
 from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
+from kpiforge.orders import cross_sell, order_accuracy, otif, revenue, self_service_adoption
+from kpiforge.render import render_scorecards
 from kpiforge.scorecard import Metric, scorecard
 from kpiforge.targets import Target, Targets
 
@@ -45,14 +47,20 @@ __all__ = [
     "catalog",
     "ces",
     "cohort_retention",
+    "cross_sell",
     "compute",
     "csat",
     "demo",
     "nps",
+    "order_accuracy",
+    "otif",
     "purchase_frequency",
     "repeat_purchase_rate",
+    "render_scorecards",
     "retention",
+    "revenue",
     "scorecard",
+    "self_service_adoption",
 ]
 
 # rayon's thread pool does not survive fork (Airflow and multiprocessing fork

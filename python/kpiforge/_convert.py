@@ -63,9 +63,9 @@ def _from_pandas(df: Any) -> pa.Table:
         raise KpiInputError(f"could not read the pandas DataFrame: {err}") from err
 
 
-def from_arrow(batch: pa.RecordBatch, output: Output) -> Any:
+def from_arrow(batch: pa.RecordBatch | pa.Table, output: Output) -> Any:
     """Turn the core's result into the requested DataFrame type."""
-    table = pa.Table.from_batches([batch])
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
     if output == "arrow":
         return table
     if output == "pandas":

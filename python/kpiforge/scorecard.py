@@ -203,14 +203,14 @@ def _normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def _variance(stat: Stat, row: pd.Series, z: float, adjusted: bool = False) -> float:
+def _variance(stat: Stat, row: Any, z: float, adjusted: bool = False) -> float:
     """Variance of a value's estimate (in its own units squared); NaN when unknown.
 
     ``adjusted`` adds the adjusted-Wald pseudo-responses (3 for NPS), so that an
     extreme small sample (4 promoters out of 4) is not taken as certain.
     """
     n = row["n"]
-    if not n or pd.isna(row["value"]):
+    if not n or pd.isna(n) or pd.isna(row["value"]):
         return math.nan
     if stat == "share":
         p = row["value"] / 100
@@ -225,13 +225,13 @@ def _variance(stat: Stat, row: pd.Series, z: float, adjusted: bool = False) -> f
     return math.nan
 
 
-def _significant(stat: Stat, cur: pd.Series, base: pd.Series, level: float, z: float) -> Any:
+def _significant(stat: Stat, cur: Any, base: Any, level: float, z: float) -> Any:
     """Two-sample z-test of the change from ``base`` to ``cur`` (pooled for shares)."""
     if stat == "total" or pd.isna(cur["value"]) or pd.isna(base["value"]):
         return None
     if stat == "share":
         n1, n2 = cur["n"], base["n"]
-        if not n1 or not n2:
+        if not n1 or not n2 or pd.isna(n1) or pd.isna(n2):
             return None
         pooled = (cur["value"] * n1 + base["value"] * n2) / 100 / (n1 + n2)
         var = pooled * (1 - pooled) * (1 / n1 + 1 / n2) * 1e4
@@ -423,39 +423,33 @@ def scorecard(
     keep_from = start - step * periods_back
 
     key_cols = [*segments, "kpi"]
-    indexed = long.set_index([*key_cols, "period_start"]).sort_index()
     rows = long[(long["period_start"] >= keep_from) & (long["period_start"] <= start)].copy()
-
-    def base_of(r: pd.Series, offset: pd.DateOffset) -> pd.Series | None:
-        key = (*[r[c] for c in key_cols], r["period_start"] - offset)
-        try:
-            return indexed.loc[key]
-        except KeyError:
-            return None
-
-    qoq, qoq_pct, yoy, yoy_pct, significant = [], [], [], [], []
-    for _, r in rows.iterrows():
-        for offset, abs_out, pct_out in (
-            (step, qoq, qoq_pct),
-            (pd.DateOffset(years=1), yoy, yoy_pct),
-        ):
-            base = base_of(r, offset)
-            if base is None or pd.isna(base["value"]) or pd.isna(r["value"]):
-                abs_out.append(np.nan)
-                pct_out.append(np.nan)
-                continue
-            abs_out.append(r["value"] - base["value"])
-            pct_out.append(
-                100 * (r["value"] - base["value"]) / abs(base["value"])
-                if base["value"] != 0
-                else np.nan
-            )
-        base = base_of(r, step)
-        significant.append(
-            None if base is None else _significant(r["stat"], r, base, significance, z)
+    rows = rows.reset_index(drop=True)
+    # The bases of the trends, joined by shifting each period forward to the one it is a base of.
+    measures = ["value", "n", "promoters", "detractors", "ci_low", "ci_high"]
+    for suffix, offset in (("prev", step), ("year", pd.DateOffset(years=1))):
+        shift = {ps: ps + offset for ps in long["period_start"].unique()}
+        base = long[[*key_cols, "period_start", *measures]].assign(
+            period_start=long["period_start"].map(shift)
         )
-    rows["qoq"], rows["qoq_pct"], rows["yoy"], rows["yoy_pct"] = qoq, qoq_pct, yoy, yoy_pct
-    rows["significant"] = pd.array(significant, dtype="boolean")
+        base = base.rename(columns={m: f"{m}_{suffix}" for m in measures})
+        rows = rows.merge(base, on=[*key_cols, "period_start"], how="left")
+    for name, suffix in (("qoq", "prev"), ("yoy", "year")):
+        b = rows[f"value_{suffix}"]
+        rows[name] = rows["value"] - b
+        rows[f"{name}_pct"] = (100 * (rows["value"] - b) / b.abs()).where(b != 0)
+    rows["significant"] = pd.array(
+        [
+            _significant(stat, cur, prev, significance, z)
+            for stat, cur, prev in zip(
+                rows["stat"],
+                rows[measures].to_dict("records"),
+                rows[[f"{m}_prev" for m in measures]].set_axis(measures, axis=1).to_dict("records"),
+                strict=True,
+            )
+        ],
+        dtype="boolean",
+    )
 
     # Shrinkage, ranks and percentiles among peers of the same KPI and period.
     rows["shrunk"] = np.nan
@@ -513,8 +507,7 @@ def scorecard(
             )
         flags[key if isinstance(key, tuple) else (key,)] = reasons
     rows["flags"] = [
-        flags[(*[r[c] for c in segments], r["period"])]
-        for _, r in rows[[*segments, "period"]].iterrows()
+        flags[key] for key in zip(*[rows[c] for c in [*segments, "period"]], strict=True)
     ]
 
     columns = [
@@ -550,5 +543,6 @@ def scorecard(
         .reset_index(drop=True)
     )
     out.attrs["period"] = period
+    out.attrs["confidence"] = confidence
     out.attrs["segments"] = segments
     return out

@@ -1,12 +1,1384 @@
-//! Order KPIs (table: one row per order; optional order-lines table).
-use crate::engine::DynKpi;
-use crate::error::Result;
-use crate::registry::KpiInfo;
+//! Order KPIs (table: one row per order; optional order-lines table):
+//! `revenue`, `self_service_adoption`, `cross_sell`, `order_accuracy`, `otif`.
+//!
+//! All are row-wise: each order updates the state of its (segment, period)
+//! cell. The states are counts, compensated sums and a Welford/Chan moment
+//! pair, so merging chunk states in the engine's fixed order gives the same
+//! result for any chunking (counts exactly, sums to the last bits).
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Decimal128Type, Decimal32Type, Decimal64Type};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    count_field, counts, interval_columns, share_columns, value_field, values, with_interval, Share,
+};
+use crate::engine::{Ctx, DynKpi, Kpi, State};
+use crate::error::{Error, Result};
+use crate::ingest::{
+    expect_bool, expect_instant, expect_numeric, find_column, is_string, show_f64, Bools, Diagnostics,
+    Numeric, Strings,
+};
+use crate::keys::SKIP;
+use crate::period::{format_day, DateReader, NULL_DAY};
+use crate::registry::{params, KpiInfo};
+use crate::stats::{self, NeumaierSum};
+
+// ---------------------------------------------------------------------------
+// Column readers shared by the order KPIs
+// ---------------------------------------------------------------------------
+
+fn is_decimal(dt: &DataType) -> bool {
+    matches!(dt, DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..))
+}
+
+/// Check that a measure column is numeric or decimal (32/64/128 bit).
+fn expect_measure(schema: &Schema, index: usize, role: &str) -> Result<()> {
+    if is_decimal(schema.field(index).data_type()) {
+        return Ok(());
+    }
+    expect_numeric(schema, index, role)
+}
+
+/// A decimal's value as the nearest f64: `v / 10^scale`, correctly rounded
+/// whenever `v` and `10^scale` are exact in f64 (|v| < 2^53, scale <= 22),
+/// which covers every realistic amount; otherwise within an ulp or two.
+fn decimal_to_f64(v: i128, scale: i8) -> f64 {
+    const EXACT: u128 = 1 << 53;
+    if scale <= 0 {
+        return v as f64 * 10f64.powi(-i32::from(scale));
+    }
+    let p = 10f64.powi(i32::from(scale));
+    if v.unsigned_abs() < EXACT && scale <= 22 {
+        return v as f64 / p;
+    }
+    match 10i128.checked_pow(u32::from(scale.unsigned_abs())) {
+        // Split into whole and fractional parts, each nearly exact.
+        Some(div) => (v / div) as f64 + (v % div) as f64 / p,
+        None => v as f64 / p,
+    }
+}
+
+fn push_decimals<T: ArrowPrimitiveType>(array: &dyn Array, scale: i8, out: &mut Vec<Option<f64>>)
+where
+    T::Native: Into<i128>,
+{
+    let a: &PrimitiveArray<T> = array.as_primitive();
+    out.extend(a.iter().map(|v| v.map(|x| decimal_to_f64(x.into(), scale))));
+}
+
+/// Read a measure column (any Arrow number or decimal) as f64, `None` for nulls.
+fn read_measure(array: &dyn Array, out: &mut Vec<Option<f64>>) {
+    out.clear();
+    out.reserve(array.len());
+    match array.data_type() {
+        DataType::Decimal32(_, s) => push_decimals::<Decimal32Type>(array, *s, out),
+        DataType::Decimal64(_, s) => push_decimals::<Decimal64Type>(array, *s, out),
+        DataType::Decimal128(_, s) => push_decimals::<Decimal128Type>(array, *s, out),
+        _ => match Numeric::new(array) {
+            Some(n) => n.for_each(|_, v| out.push(v)),
+            None => out.extend(std::iter::repeat_n(None, array.len())),
+        },
+    }
+}
+
+/// A measure that must be a finite number >= 0; the problem to record otherwise.
+fn bad_quantity(v: f64, noun: &str) -> Option<String> {
+    if !v.is_finite() {
+        Some(format!("with a NaN or infinite {noun}"))
+    } else if v < 0.0 {
+        Some(format!("with a negative {noun}"))
+    } else {
+        None
+    }
+}
+
+/// Check that a text column holds strings (any flavour, or a dictionary of them).
+fn expect_text(schema: &Schema, index: usize, role: &str) -> Result<()> {
+    let field = schema.field(index);
+    match field.data_type() {
+        // All null (pandas gives a categorical without categories a Null dictionary).
+        DataType::Null => Ok(()),
+        DataType::Dictionary(_, v) if **v == DataType::Null => Ok(()),
+        dt if is_string(dt) => Ok(()),
+        dt => Err(Error::column(
+            field.name(),
+            format!(
+                "column '{}' ({role}=) must hold strings (or a categorical of strings), but has type {dt}. \
+                 Convert it first, e.g. df[col].astype(str).",
+                field.name()
+            ),
+        )),
+    }
+}
+
+/// The code [`classify_text`] gives null values.
+const NULL_CODE: u8 = u8::MAX;
+
+/// Map each row of a text column to `class(value)`, [`NULL_CODE`] for nulls.
+/// A dictionary is classified once per distinct value, then mapped through its keys.
+fn classify_text(array: &dyn Array, class: &impl Fn(&str) -> u8, out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(array.len());
+    if let Some(s) = Strings::new(array) {
+        let nulls = s.nulls().filter(|n| n.null_count() > 0);
+        for i in 0..s.len() {
+            out.push(if nulls.is_some_and(|n| n.is_null(i)) { NULL_CODE } else { class(s.value(i)) });
+        }
+        return;
+    }
+    if let DataType::Dictionary(..) = array.data_type() {
+        let dict = array.as_any_dictionary();
+        if dict.values().is_empty() {
+            // No values (a categorical without categories): every key is null.
+            out.extend(std::iter::repeat_n(NULL_CODE, array.len()));
+            return;
+        }
+        let mut value_codes = Vec::new();
+        classify_text(dict.values().as_ref(), class, &mut value_codes);
+        let nulls = array.logical_nulls();
+        for (i, k) in dict.normalized_keys().into_iter().enumerate() {
+            let null = nulls.as_ref().is_some_and(|n| n.is_null(i));
+            out.push(if null { NULL_CODE } else { value_codes.get(k).copied().unwrap_or(NULL_CODE) });
+        }
+        return;
+    }
+    // An all-null column (or a type bind rejected).
+    out.extend(std::iter::repeat_n(NULL_CODE, array.len()));
+}
+
+/// A date or timestamp column read as days since the epoch ([`NULL_DAY`] for nulls).
+#[derive(Clone, Debug)]
+struct DayColumn {
+    index: usize,
+    /// `None` for an all-null column (Arrow type Null).
+    reader: Option<DateReader>,
+}
+
+impl DayColumn {
+    fn bind(schema: &Schema, name: &str, role: &str) -> Result<DayColumn> {
+        let index = find_column(schema, name, role)?;
+        expect_instant(schema, index, role)?;
+        let dt = schema.field(index).data_type();
+        let reader = match dt {
+            DataType::Null => None,
+            _ => Some(DateReader::new(name, dt, None)?),
+        };
+        Ok(DayColumn { index, reader })
+    }
+
+    fn read(&self, batch: &RecordBatch, out: &mut Vec<i32>) {
+        let column = batch.column(self.index);
+        match &self.reader {
+            Some(r) => r.days(column.as_ref(), out),
+            None => {
+                out.clear();
+                out.resize(column.len(), NULL_DAY);
+            }
+        }
+    }
+}
+
+fn default_date() -> String {
+    "ordered_at".into()
+}
+
+// ---------------------------------------------------------------------------
+// revenue
+// ---------------------------------------------------------------------------
+
+/// Revenue, order count, volume and the average ticket with its moments.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RevenueState {
+    /// Orders with an amount.
+    pub n: u64,
+    pub missing: u64,
+    pub invalid: u64,
+    /// Sum of amounts, compensated.
+    pub revenue: NeumaierSum,
+    /// Running mean and sum of squared deviations of the amounts (Welford;
+    /// merged with Chan's formula), for the average ticket's interval.
+    pub mean: f64,
+    pub m2: f64,
+    /// Sum of the volume column over valid orders with a volume, and their count.
+    pub volume: NeumaierSum,
+    pub volume_n: u64,
+}
+
+impl RevenueState {
+    #[inline]
+    pub fn add_amount(&mut self, x: f64) {
+        self.n += 1;
+        self.revenue.add(x);
+        let delta = x - self.mean;
+        self.mean += delta / self.n as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    /// Sample standard deviation of the amounts; NaN below two orders.
+    pub fn sd(&self) -> f64 {
+        if self.n > 1 {
+            (self.m2.max(0.0) / (self.n - 1) as f64).sqrt()
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+impl State for RevenueState {
+    fn merge(&mut self, other: &Self) {
+        if other.n > 0 {
+            if self.n == 0 {
+                self.mean = other.mean;
+                self.m2 = other.m2;
+            } else {
+                let (na, nb) = (self.n as f64, other.n as f64);
+                let n = na + nb;
+                let delta = other.mean - self.mean;
+                self.mean += delta * (nb / n);
+                self.m2 += other.m2 + delta * delta * (na * nb / n);
+            }
+        }
+        self.n += other.n;
+        self.missing += other.missing;
+        self.invalid += other.invalid;
+        self.revenue.merge(&other.revenue);
+        self.volume.merge(&other.volume);
+        self.volume_n += other.volume_n;
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevenueParams {
+    /// Order value column.
+    #[serde(default = "default_amount")]
+    pub amount: String,
+    /// Volume column (quantity, tonnes, ...); `null` skips volume.
+    #[serde(default = "default_volume")]
+    pub volume: Option<String>,
+    #[serde(default = "default_date")]
+    pub date: String,
+}
+
+fn default_amount() -> String {
+    "amount".into()
+}
+fn default_volume() -> Option<String> {
+    Some("quantity".into())
+}
+
+pub struct RevenueKpi {
+    params: RevenueParams,
+    amount: usize,
+    volume: Option<usize>,
+}
+
+impl Kpi for RevenueKpi {
+    type State = RevenueState;
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+
+    fn bind(&mut self, schema: &Schema) -> Result<()> {
+        self.amount = find_column(schema, &self.params.amount, "amount")?;
+        expect_measure(schema, self.amount, "amount")?;
+        self.volume = match &self.params.volume {
+            None => None,
+            Some(name) => {
+                let i = find_column(schema, name, "volume").map_err(|e| match e {
+                    Error::Input { message, column, .. } => Error::Input {
+                        message: format!("{message}. Pass volume=None to compute revenue without volume."),
+                        column,
+                        count: None,
+                        example: None,
+                    },
+                    other => other,
+                })?;
+                expect_measure(schema, i, "volume")?;
+                Some(i)
+            }
+        };
+        Ok(())
+    }
+
+    fn update(
+        &self,
+        batch: &RecordBatch,
+        cells: &[u32],
+        states: &mut [RevenueState],
+        diag: &mut Diagnostics,
+        _ctx: &Ctx,
+    ) {
+        let mut amounts = Vec::new();
+        read_measure(batch.column(self.amount).as_ref(), &mut amounts);
+        let mut volumes = Vec::new();
+        if let Some(v) = self.volume {
+            read_measure(batch.column(v).as_ref(), &mut volumes);
+        }
+        let volume_name = self.params.volume.as_deref().unwrap_or_default();
+        for (row, &cell) in cells.iter().enumerate() {
+            if cell == SKIP {
+                continue;
+            }
+            let amount = amounts[row];
+            let volume = volumes.get(row).copied().flatten();
+            let mut bad = false;
+            if let Some(problem) = amount.and_then(|a| bad_quantity(a, "amount")) {
+                diag.record(&self.params.amount, &problem, || show_f64(amount.unwrap_or_default()));
+                bad = true;
+            }
+            if let Some(problem) = volume.and_then(|v| bad_quantity(v, "volume")) {
+                diag.record(volume_name, &problem, || show_f64(volume.unwrap_or_default()));
+                bad = true;
+            }
+            let state = &mut states[cell as usize];
+            if bad {
+                state.invalid += 1;
+                continue;
+            }
+            match amount {
+                Some(a) => state.add_amount(a),
+                None => state.missing += 1,
+            }
+            if let Some(v) = volume {
+                state.volume.add(v);
+                state.volume_n += 1;
+            }
+        }
+    }
+
+    fn fields(&self) -> Vec<Field> {
+        let mut fields = vec![count_field("n"), count_field("missing"), count_field("invalid")];
+        fields.push(value_field("revenue"));
+        fields.push(value_field("volume"));
+        fields.extend(with_interval("average_ticket"));
+        fields
+    }
+
+    fn finalize(&self, states: &[&RevenueState], ctx: &Ctx) -> Vec<ArrayRef> {
+        let mut out = vec![
+            counts(states.iter().map(|s| s.n)),
+            counts(states.iter().map(|s| s.missing)),
+            counts(states.iter().map(|s| s.invalid)),
+            values(states.iter().map(|s| (s.n > 0).then(|| s.revenue.value()))),
+            values(
+                states.iter().map(|s| (self.volume.is_some() && s.volume_n > 0).then(|| s.volume.value())),
+            ),
+        ];
+        let tickets: Vec<_> = states
+            .iter()
+            .map(|s| {
+                if s.n == 0 {
+                    return (None, None);
+                }
+                let mean = s.revenue.value() / s.n as f64;
+                (Some(mean), stats::t_interval(mean, s.sd(), s.n, ctx.confidence))
+            })
+            .collect();
+        out.extend(interval_columns(&tickets));
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------
+// self_service_adoption (share of orders)
+// ---------------------------------------------------------------------------
+
+/// Orders placed through a self-service channel, of orders with a channel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelState {
+    pub share: Share,
+    pub missing: u64,
+}
+
+impl State for ChannelState {
+    fn merge(&mut self, other: &Self) {
+        self.share.merge(&other.share);
+        self.missing += other.missing;
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfServiceParams {
+    #[serde(default = "default_channel")]
+    pub channel: String,
+    /// Channel values that count as self-service (exact, case-sensitive).
+    #[serde(default = "default_channels")]
+    pub channels: Vec<String>,
+    #[serde(default = "default_date")]
+    pub date: String,
+}
+
+fn default_channel() -> String {
+    "channel".into()
+}
+fn default_channels() -> Vec<String> {
+    ["portal", "app", "web", "edi"].map(String::from).to_vec()
+}
+
+pub struct SelfServiceKpi {
+    params: SelfServiceParams,
+    index: usize,
+}
+
+impl Kpi for SelfServiceKpi {
+    type State = ChannelState;
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+
+    fn bind(&mut self, schema: &Schema) -> Result<()> {
+        self.index = find_column(schema, &self.params.channel, "channel")?;
+        expect_text(schema, self.index, "channel")
+    }
+
+    fn update(
+        &self,
+        batch: &RecordBatch,
+        cells: &[u32],
+        states: &mut [ChannelState],
+        _diag: &mut Diagnostics,
+        _ctx: &Ctx,
+    ) {
+        let channels = &self.params.channels;
+        let mut codes = Vec::new();
+        classify_text(
+            batch.column(self.index).as_ref(),
+            &|s| u8::from(channels.iter().any(|c| c == s)),
+            &mut codes,
+        );
+        for (&cell, &code) in cells.iter().zip(&codes) {
+            if cell == SKIP {
+                continue;
+            }
+            let state = &mut states[cell as usize];
+            match code {
+                NULL_CODE => state.missing += 1,
+                c => state.share.add(c == 1),
+            }
+        }
+    }
+
+    fn fields(&self) -> Vec<Field> {
+        let mut fields = vec![count_field("n"), count_field("missing")];
+        fields.extend(with_interval("self_service_pct"));
+        fields
+    }
+
+    fn finalize(&self, states: &[&ChannelState], ctx: &Ctx) -> Vec<ArrayRef> {
+        let mut out =
+            vec![counts(states.iter().map(|s| s.share.n)), counts(states.iter().map(|s| s.missing))];
+        out.extend(share_columns(states.iter().map(|s| s.share), ctx.z));
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------
+// cross_sell (from a flag column)
+// ---------------------------------------------------------------------------
+
+/// A share read from a flag column, with nulls and bad values counted aside.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlagState {
+    pub share: Share,
+    pub missing: u64,
+    pub invalid: u64,
+}
+
+impl State for FlagState {
+    fn merge(&mut self, other: &Self) {
+        self.share.merge(&other.share);
+        self.missing += other.missing;
+        self.invalid += other.invalid;
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossSellParams {
+    /// Bool (or 0/1) column: the order has an add-on or upgrade line.
+    #[serde(default = "default_flag")]
+    pub flag: String,
+    #[serde(default = "default_date")]
+    pub date: String,
+}
+
+fn default_flag() -> String {
+    "has_addon".into()
+}
+
+pub struct CrossSellKpi {
+    params: CrossSellParams,
+    index: usize,
+}
+
+const NOT_A_FLAG: &str = "with a value that is not a boolean or 0/1";
+
+impl Kpi for CrossSellKpi {
+    type State = FlagState;
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+
+    fn bind(&mut self, schema: &Schema) -> Result<()> {
+        self.index = find_column(schema, &self.params.flag, "flag")?;
+        expect_bool(schema, self.index, "flag")
+    }
+
+    fn update(
+        &self,
+        batch: &RecordBatch,
+        cells: &[u32],
+        states: &mut [FlagState],
+        diag: &mut Diagnostics,
+        _ctx: &Ctx,
+    ) {
+        let column = batch.column(self.index);
+        let Some(flags) = Bools::new(column.as_ref()) else { return };
+        flags.for_each(|row, v| {
+            let cell = cells[row];
+            if cell == SKIP {
+                return;
+            }
+            let state = &mut states[cell as usize];
+            match v {
+                None => state.missing += 1,
+                Some(Ok(b)) => state.share.add(b),
+                Some(Err(x)) => {
+                    state.invalid += 1;
+                    diag.record(&self.params.flag, NOT_A_FLAG, || show_f64(x));
+                }
+            }
+        });
+    }
+
+    fn fields(&self) -> Vec<Field> {
+        let mut fields = vec![count_field("n"), count_field("missing"), count_field("invalid")];
+        fields.extend(with_interval("cross_sell_pct"));
+        fields
+    }
+
+    fn finalize(&self, states: &[&FlagState], ctx: &Ctx) -> Vec<ArrayRef> {
+        let mut out = vec![
+            counts(states.iter().map(|s| s.share.n)),
+            counts(states.iter().map(|s| s.missing)),
+            counts(states.iter().map(|s| s.invalid)),
+        ];
+        out.extend(share_columns(states.iter().map(|s| s.share), ctx.z));
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------
+// order_accuracy
+// ---------------------------------------------------------------------------
+
+/// The error types with their own column; anything else is `other`.
+pub const ERROR_TYPES: [&str; 3] = ["picking", "packing", "loading"];
+
+/// Orders fulfilled correctly first time, and orders per error type.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccuracyState {
+    pub share: Share,
+    pub missing: u64,
+    pub invalid: u64,
+    /// Orders (among `n`) per error type: picking, packing, loading, other.
+    pub errors: [u64; 4],
+}
+
+impl State for AccuracyState {
+    fn merge(&mut self, other: &Self) {
+        self.share.merge(&other.share);
+        self.missing += other.missing;
+        self.invalid += other.invalid;
+        for (a, b) in self.errors.iter_mut().zip(&other.errors) {
+            *a += b;
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccuracyParams {
+    /// Bool (or 0/1) column: fulfilled correctly first time. Not read when `error_count` is given.
+    #[serde(default = "default_accurate")]
+    pub accurate: String,
+    /// Error-count column: accurate when it is 0 (replaces `accurate`).
+    #[serde(default)]
+    pub error_count: Option<String>,
+    /// Error-type column (`picking`, `packing`, `loading`, else other); `null` skips the counts.
+    #[serde(default = "default_error_type")]
+    pub error_type: Option<String>,
+    #[serde(default = "default_date")]
+    pub date: String,
+}
+
+fn default_accurate() -> String {
+    "accurate".into()
+}
+fn default_error_type() -> Option<String> {
+    Some("error_type".into())
+}
+
+pub struct AccuracyKpi {
+    params: AccuracyParams,
+    /// The `accurate` or `error_count` column.
+    outcome: usize,
+    error_type: Option<usize>,
+}
+
+const BAD_ERROR_COUNT: &str = "with an error count that is not a whole number >= 0";
+
+/// The bucket of an error type: 0-2 for [`ERROR_TYPES`] (ASCII case-insensitive,
+/// surrounding spaces ignored), 3 for anything else.
+fn error_bucket(s: &str) -> u8 {
+    let s = s.trim();
+    ERROR_TYPES.iter().position(|t| t.eq_ignore_ascii_case(s)).unwrap_or(3) as u8
+}
+
+impl Kpi for AccuracyKpi {
+    type State = AccuracyState;
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+
+    fn bind(&mut self, schema: &Schema) -> Result<()> {
+        self.outcome = match &self.params.error_count {
+            Some(name) => {
+                let i = find_column(schema, name, "error_count")?;
+                expect_numeric(schema, i, "error_count")?;
+                i
+            }
+            None => {
+                let i = find_column(schema, &self.params.accurate, "accurate")?;
+                expect_bool(schema, i, "accurate")?;
+                i
+            }
+        };
+        self.error_type = match &self.params.error_type {
+            None => None,
+            Some(name) => {
+                let i = find_column(schema, name, "error_type")?;
+                expect_text(schema, i, "error_type")?;
+                Some(i)
+            }
+        };
+        Ok(())
+    }
+
+    fn update(
+        &self,
+        batch: &RecordBatch,
+        cells: &[u32],
+        states: &mut [AccuracyState],
+        diag: &mut Diagnostics,
+        _ctx: &Ctx,
+    ) {
+        // Per row: Some(Ok(accurate)), None (null) or Some(Err(bad value)).
+        let mut outcome: Vec<Option<std::result::Result<bool, f64>>> = Vec::with_capacity(cells.len());
+        let column = batch.column(self.outcome);
+        let (name, problem) = match &self.params.error_count {
+            Some(name) => {
+                if let Some(n) = Numeric::new(column.as_ref()) {
+                    n.for_each(|_, v| {
+                        outcome.push(v.map(|x| {
+                            if x.is_finite() && x >= 0.0 && x.fract() == 0.0 {
+                                Ok(x == 0.0)
+                            } else {
+                                Err(x)
+                            }
+                        }))
+                    });
+                }
+                (name.as_str(), BAD_ERROR_COUNT)
+            }
+            None => {
+                if let Some(b) = Bools::new(column.as_ref()) {
+                    b.for_each(|_, v| outcome.push(v));
+                }
+                (self.params.accurate.as_str(), NOT_A_FLAG)
+            }
+        };
+        outcome.resize(cells.len(), None);
+        let mut types = Vec::new();
+        if let Some(i) = self.error_type {
+            classify_text(batch.column(i).as_ref(), &error_bucket, &mut types);
+        }
+        for (row, &cell) in cells.iter().enumerate() {
+            if cell == SKIP {
+                continue;
+            }
+            let state = &mut states[cell as usize];
+            match outcome[row] {
+                None => state.missing += 1,
+                Some(Err(x)) => {
+                    state.invalid += 1;
+                    diag.record(name, problem, || show_f64(x));
+                }
+                Some(Ok(ok)) => {
+                    state.share.add(ok);
+                    match types.get(row) {
+                        Some(&t) if t != NULL_CODE => state.errors[t as usize] += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn fields(&self) -> Vec<Field> {
+        let mut fields = vec![count_field("n"), count_field("missing"), count_field("invalid")];
+        fields.extend(with_interval("accuracy_pct"));
+        for t in ERROR_TYPES.iter().chain(&["other"]) {
+            fields.push(Field::new(format!("errors_{t}"), DataType::Int64, true));
+        }
+        fields
+    }
+
+    fn finalize(&self, states: &[&AccuracyState], ctx: &Ctx) -> Vec<ArrayRef> {
+        let mut out = vec![
+            counts(states.iter().map(|s| s.share.n)),
+            counts(states.iter().map(|s| s.missing)),
+            counts(states.iter().map(|s| s.invalid)),
+        ];
+        out.extend(share_columns(states.iter().map(|s| s.share), ctx.z));
+        for t in 0..4 {
+            let column: arrow_array::Int64Array =
+                states.iter().map(|s| self.error_type.is_some().then_some(s.errors[t] as i64)).collect();
+            out.push(std::sync::Arc::new(column));
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------
+// otif
+// ---------------------------------------------------------------------------
+
+/// OTIF counts. `due = n - pending - invalid`; the three rates are over `due`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OtifState {
+    /// Every order of the cell (valid or not).
+    pub n: u64,
+    /// Valid orders whose promise deadline has not passed at `as_of`.
+    pub pending: u64,
+    /// Due orders not delivered by `as_of`.
+    pub undelivered: u64,
+    pub invalid: u64,
+    pub on_time: u64,
+    pub in_full: u64,
+    pub otif: u64,
+}
+
+impl OtifState {
+    pub fn due(&self) -> u64 {
+        self.n - self.pending - self.invalid
+    }
+
+    fn add(&mut self, outcome: Outcome) {
+        self.n += 1;
+        match outcome {
+            Outcome::Pending => self.pending += 1,
+            Outcome::Due { delivered, on_time, in_full } => {
+                self.undelivered += u64::from(!delivered);
+                self.on_time += u64::from(on_time);
+                self.in_full += u64::from(in_full);
+                self.otif += u64::from(on_time && in_full);
+            }
+        }
+    }
+}
+
+impl State for OtifState {
+    fn merge(&mut self, other: &Self) {
+        self.n += other.n;
+        self.pending += other.pending;
+        self.undelivered += other.undelivered;
+        self.invalid += other.invalid;
+        self.on_time += other.on_time;
+        self.in_full += other.in_full;
+        self.otif += other.otif;
+    }
+}
+
+/// One valid order as OTIF sees it (days since the epoch).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Delivery {
+    pub promised: i32,
+    /// `None` while undelivered.
+    pub delivered: Option<i32>,
+    pub quantity: f64,
+    /// Read only when delivered.
+    pub delivered_quantity: f64,
+}
+
+/// What OTIF makes of one valid order at `as_of`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The promise deadline has not passed: left out of every rate.
+    Pending,
+    Due {
+        delivered: bool,
+        on_time: bool,
+        in_full: bool,
+    },
+}
+
+/// The censoring rule: an order is due when its deadline (promised +
+/// `tolerance_days`) is before `as_of`; a due order delivered after `as_of`
+/// (or not at all) is undelivered, hence late and not in full. No `as_of`
+/// (no dates observed at all) leaves every order pending.
+pub fn judge(d: Delivery, as_of: Option<i32>, tolerance_days: i32, tolerance: f64) -> Outcome {
+    let deadline = d.promised.saturating_add(tolerance_days);
+    let Some(as_of) = as_of else { return Outcome::Pending };
+    if deadline >= as_of {
+        return Outcome::Pending;
+    }
+    match d.delivered.filter(|&day| day <= as_of) {
+        None => Outcome::Due { delivered: false, on_time: false, in_full: false },
+        Some(day) => Outcome::Due {
+            delivered: true,
+            on_time: day <= deadline,
+            in_full: d.delivered_quantity >= d.quantity * (1.0 - tolerance),
+        },
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtifParams {
+    #[serde(default = "default_promised")]
+    pub promised: String,
+    #[serde(default = "default_delivered")]
+    pub delivered: String,
+    /// Order date, to catch deliveries before the order; `null` skips that check.
+    #[serde(default = "default_ordered")]
+    pub ordered: Option<String>,
+    #[serde(default = "default_quantity")]
+    pub quantity: String,
+    #[serde(default = "default_delivered_quantity")]
+    pub delivered_quantity: String,
+    /// Days of grace after the promised date.
+    #[serde(default)]
+    pub tolerance_days: i32,
+    /// Fraction of the ordered quantity that may be missing and still count in full.
+    #[serde(default)]
+    pub tolerance: f64,
+    #[serde(default = "default_date")]
+    pub date: String,
+}
+
+fn default_promised() -> String {
+    "promised_date".into()
+}
+fn default_delivered() -> String {
+    "delivered_date".into()
+}
+fn default_ordered() -> Option<String> {
+    Some("ordered_at".into())
+}
+fn default_quantity() -> String {
+    "quantity".into()
+}
+fn default_delivered_quantity() -> String {
+    "quantity_delivered".into()
+}
+
+pub struct OtifKpi {
+    params: OtifParams,
+    promised: Option<DayColumn>,
+    delivered: Option<DayColumn>,
+    ordered: Option<DayColumn>,
+    quantity: usize,
+    delivered_quantity: usize,
+}
+
+impl OtifKpi {
+    pub fn new(params: OtifParams) -> Result<Self> {
+        if params.tolerance_days < 0 {
+            return Err(Error::param(format!(
+                "otif: tolerance_days must be 0 or more days of grace, got {}",
+                params.tolerance_days
+            )));
+        }
+        if !(0.0..1.0).contains(&params.tolerance) {
+            return Err(Error::param(format!(
+                "otif: tolerance must be a fraction in [0, 1), e.g. 0.02 for 2% short, got {}",
+                params.tolerance
+            )));
+        }
+        Ok(OtifKpi {
+            params,
+            promised: None,
+            delivered: None,
+            ordered: None,
+            quantity: usize::MAX,
+            delivered_quantity: usize::MAX,
+        })
+    }
+}
+
+const NULL_PROMISE: &str = "with a null promised date (no deadline to judge the delivery by)";
+const NULL_QUANTITY: &str = "with a null ordered quantity (in full cannot be judged)";
+const NULL_DELIVERED_QUANTITY: &str = "delivered (a delivery date is set) without a delivered quantity";
+const BEFORE_ORDER: &str = "delivered before the order date";
+
+impl Kpi for OtifKpi {
+    type State = OtifState;
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.params.date)
+    }
+
+    fn observed_dates(&self) -> Vec<String> {
+        self.params.ordered.iter().chain([&self.params.delivered]).cloned().collect()
+    }
+
+    fn bind(&mut self, schema: &Schema) -> Result<()> {
+        self.promised = Some(DayColumn::bind(schema, &self.params.promised, "promised")?);
+        self.delivered = Some(DayColumn::bind(schema, &self.params.delivered, "delivered")?);
+        self.ordered = match &self.params.ordered {
+            Some(name) => Some(DayColumn::bind(schema, name, "ordered")?),
+            None => None,
+        };
+        self.quantity = find_column(schema, &self.params.quantity, "quantity")?;
+        expect_measure(schema, self.quantity, "quantity")?;
+        self.delivered_quantity = find_column(schema, &self.params.delivered_quantity, "delivered_quantity")?;
+        expect_measure(schema, self.delivered_quantity, "delivered_quantity")
+    }
+
+    fn update(
+        &self,
+        batch: &RecordBatch,
+        cells: &[u32],
+        states: &mut [OtifState],
+        diag: &mut Diagnostics,
+        ctx: &Ctx,
+    ) {
+        let p = &self.params;
+        let (mut promised, mut delivered, mut ordered) = (Vec::new(), Vec::new(), Vec::new());
+        self.promised.as_ref().expect("bound").read(batch, &mut promised);
+        self.delivered.as_ref().expect("bound").read(batch, &mut delivered);
+        if let Some(o) = &self.ordered {
+            o.read(batch, &mut ordered);
+        }
+        let (mut qty, mut dqty) = (Vec::new(), Vec::new());
+        read_measure(batch.column(self.quantity).as_ref(), &mut qty);
+        read_measure(batch.column(self.delivered_quantity).as_ref(), &mut dqty);
+        let ordered_name = p.ordered.as_deref().unwrap_or_default();
+
+        for (row, &cell) in cells.iter().enumerate() {
+            if cell == SKIP {
+                continue;
+            }
+            let (prom, deliv) = (promised[row], delivered[row]);
+            let order_day = ordered.get(row).copied().unwrap_or(NULL_DAY);
+            let (q, dq) = (qty[row], dqty[row]);
+            let mut bad = false;
+            if prom == NULL_DAY {
+                diag.record(&p.promised, NULL_PROMISE, || "null".into());
+                bad = true;
+            }
+            if deliv != NULL_DAY && order_day != NULL_DAY && deliv < order_day {
+                diag.record(&p.delivered, BEFORE_ORDER, || {
+                    format!("delivered {}, {ordered_name} {}", format_day(deliv), format_day(order_day))
+                });
+                bad = true;
+            }
+            match q {
+                None => {
+                    diag.record(&p.quantity, NULL_QUANTITY, || "null".into());
+                    bad = true;
+                }
+                Some(x) => {
+                    if let Some(problem) = bad_quantity(x, "quantity") {
+                        diag.record(&p.quantity, &problem, || show_f64(x));
+                        bad = true;
+                    }
+                }
+            }
+            match dq {
+                None if deliv != NULL_DAY => {
+                    diag.record(&p.delivered_quantity, NULL_DELIVERED_QUANTITY, || "null".into());
+                    bad = true;
+                }
+                Some(x) => {
+                    if let Some(problem) = bad_quantity(x, "delivered quantity") {
+                        diag.record(&p.delivered_quantity, &problem, || show_f64(x));
+                        bad = true;
+                    }
+                }
+                None => {}
+            }
+            let state = &mut states[cell as usize];
+            if bad {
+                state.n += 1;
+                state.invalid += 1;
+                continue;
+            }
+            let d = Delivery {
+                promised: prom,
+                delivered: (deliv != NULL_DAY).then_some(deliv),
+                quantity: q.unwrap_or_default(),
+                delivered_quantity: dq.unwrap_or_default(),
+            };
+            state.add(judge(d, ctx.as_of, p.tolerance_days, p.tolerance));
+        }
+    }
+
+    fn fields(&self) -> Vec<Field> {
+        let mut fields: Vec<Field> =
+            ["n", "due", "pending", "undelivered", "invalid"].into_iter().map(count_field).collect();
+        for name in ["on_time_pct", "in_full_pct", "otif_pct"] {
+            fields.extend(with_interval(name));
+        }
+        fields
+    }
+
+    fn finalize(&self, states: &[&OtifState], ctx: &Ctx) -> Vec<ArrayRef> {
+        let mut out = vec![
+            counts(states.iter().map(|s| s.n)),
+            counts(states.iter().map(|s| s.due())),
+            counts(states.iter().map(|s| s.pending)),
+            counts(states.iter().map(|s| s.undelivered)),
+            counts(states.iter().map(|s| s.invalid)),
+        ];
+        let share =
+            |hits: fn(&OtifState) -> u64| states.iter().map(move |s| Share { hits: hits(s), n: s.due() });
+        out.extend(share_columns(share(|s| s.on_time), ctx.z));
+        out.extend(share_columns(share(|s| s.in_full), ctx.z));
+        out.extend(share_columns(share(|s| s.otif), ctx.z));
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Catalogue and constructor
+// ---------------------------------------------------------------------------
 
 /// The orders KPIs in the catalogue.
-pub const CATALOG: &[KpiInfo] = &[];
+pub const CATALOG: &[KpiInfo] = &[
+    KpiInfo {
+        name: "revenue",
+        family: "orders",
+        table: "orders",
+        description: "Revenue (sum of amount), orders, volume and average ticket (t interval)",
+        value_column: "revenue",
+        unit: "currency",
+        direction: "higher",
+        target: None,
+    },
+    KpiInfo {
+        name: "self_service_adoption",
+        family: "orders",
+        table: "orders",
+        description: "Share of orders placed through a self-service channel (portal, app, web, edi)",
+        value_column: "self_service_pct",
+        unit: "%",
+        direction: "higher",
+        target: Some(80.0),
+    },
+    KpiInfo {
+        name: "cross_sell",
+        family: "orders",
+        table: "orders",
+        description: "Share of orders with at least one add-on or upgrade line",
+        value_column: "cross_sell_pct",
+        unit: "%",
+        direction: "higher",
+        target: Some(25.0),
+    },
+    KpiInfo {
+        name: "order_accuracy",
+        family: "orders",
+        table: "orders",
+        description: "Share of orders fulfilled correctly first time; orders per error type",
+        value_column: "accuracy_pct",
+        unit: "%",
+        direction: "higher",
+        target: Some(98.0),
+    },
+    KpiInfo {
+        name: "otif",
+        family: "orders",
+        table: "orders",
+        description: "On time, in full and OTIF shares of the orders whose promise deadline has passed",
+        value_column: "otif_pct",
+        unit: "%",
+        direction: "higher",
+        target: Some(95.0),
+    },
+];
 
 /// Build one of this family's KPIs; `None` when `kind` is not one of them.
-pub fn build(_kind: &str, _params: &serde_json::Value) -> Option<Result<Box<dyn DynKpi>>> {
-    None
+pub fn build(kind: &str, p: &serde_json::Value) -> Option<Result<Box<dyn DynKpi>>> {
+    let built = match kind {
+        "revenue" => params::<RevenueParams>(kind, p).map(|params| {
+            Box::new(RevenueKpi { params, amount: usize::MAX, volume: None }) as Box<dyn DynKpi>
+        }),
+        "self_service_adoption" => params::<SelfServiceParams>(kind, p).and_then(|params| {
+            if params.channels.is_empty() {
+                return Err(Error::param("self_service_adoption: channels= must list at least one channel"));
+            }
+            Ok(Box::new(SelfServiceKpi { params, index: usize::MAX }) as Box<dyn DynKpi>)
+        }),
+        "cross_sell" => params::<CrossSellParams>(kind, p)
+            .map(|params| Box::new(CrossSellKpi { params, index: usize::MAX }) as Box<dyn DynKpi>),
+        "order_accuracy" => params::<AccuracyParams>(kind, p).map(|params| {
+            Box::new(AccuracyKpi { params, outcome: usize::MAX, error_type: None }) as Box<dyn DynKpi>
+        }),
+        "otif" => {
+            params::<OtifParams>(kind, p).and_then(OtifKpi::new).map(|k| Box::new(k) as Box<dyn DynKpi>)
+        }
+        _ => return None,
+    };
+    Some(built)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int64Type};
+    use arrow_array::{
+        BooleanArray, Date32Array, Decimal128Array, DictionaryArray, Float64Array, Int64Array, StringArray,
+    };
+    use arrow_schema::ArrowError;
+
+    use super::*;
+    use crate::engine::{run, Request};
+
+    fn go(request: &str, batches: Vec<RecordBatch>) -> Result<RecordBatch> {
+        let schema = batches[0].schema();
+        let req = Request::from_json(request).unwrap();
+        run(&req, schema, batches.into_iter().map(Ok::<_, ArrowError>)).map(|o| o.batch)
+    }
+
+    fn table(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+        RecordBatch::try_from_iter(columns).unwrap()
+    }
+
+    fn f64s(b: &RecordBatch, name: &str) -> Vec<Option<f64>> {
+        b.column_by_name(name).unwrap().as_primitive::<Float64Type>().iter().collect()
+    }
+
+    fn i64s(b: &RecordBatch, name: &str) -> Vec<i64> {
+        b.column_by_name(name).unwrap().as_primitive::<Int64Type>().values().to_vec()
+    }
+
+    fn revenue_of(amounts: &[f64]) -> RevenueState {
+        let mut s = RevenueState::default();
+        amounts.iter().for_each(|&a| s.add_amount(a));
+        s
+    }
+
+    #[test]
+    fn revenue_merge_matches_one_pass() {
+        let xs: Vec<f64> =
+            (0..1000).map(|i| 1e6 + (i as f64 * 0.37).sin() * 100.0 + 0.01 * i as f64).collect();
+        let whole = revenue_of(&xs);
+        let mut merged = RevenueState::default();
+        for chunk in xs.chunks(77) {
+            merged.merge(&revenue_of(chunk));
+        }
+        assert_eq!(merged.n, whole.n);
+        let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+        assert!(rel(merged.revenue.value(), whole.revenue.value()) < 1e-15);
+        assert!(rel(merged.mean, whole.mean) < 1e-14);
+        assert!(rel(merged.sd(), whole.sd()) < 1e-9, "{} vs {}", merged.sd(), whole.sd());
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
+        assert!(rel(whole.sd(), var.sqrt()) < 1e-9);
+        // Merging into and from an empty state is the identity.
+        let mut e = RevenueState::default();
+        e.merge(&whole);
+        e.merge(&RevenueState::default());
+        assert_eq!(
+            (e.n, e.mean, e.m2, e.revenue.value()),
+            (whole.n, whole.mean, whole.m2, whole.revenue.value())
+        );
+    }
+
+    #[test]
+    fn decimals_convert_exactly() {
+        assert_eq!(decimal_to_f64(12345, 2), 123.45);
+        assert_eq!(decimal_to_f64(-5, 1), -0.5);
+        assert_eq!(decimal_to_f64(7, -2), 700.0);
+        assert_eq!(
+            decimal_to_f64(1_234_567_890_123_456_789_012, 4),
+            "123456789012345678.9012".parse::<f64>().unwrap()
+        );
+        assert_eq!(decimal_to_f64(123_456_789_012_345, 6), "123456789.012345".parse::<f64>().unwrap());
+    }
+
+    #[test]
+    fn revenue_end_to_end_with_decimals_and_bad_rows() {
+        let amount = Decimal128Array::from(vec![Some(10050), Some(2000), None, Some(-100), Some(4950)])
+            .with_precision_and_scale(12, 2)
+            .unwrap();
+        let b = table(vec![
+            ("rep", Arc::new(StringArray::from(vec!["a", "a", "a", "a", "b"])) as ArrayRef),
+            ("amount", Arc::new(amount) as ArrayRef),
+            (
+                "quantity",
+                Arc::new(Float64Array::from(vec![Some(1.0), None, Some(2.0), Some(1.0), Some(3.0)])),
+            ),
+        ]);
+        let err = go(r#"{"kpis":[{"kind":"revenue"}],"by":["rep"]}"#, vec![b.clone()]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("column 'amount': 1 row with a negative amount (example: -1)"), "{msg}");
+        let out =
+            go(r#"{"kpis":[{"kind":"revenue"}],"by":["rep"],"on_invalid":"drop"}"#, vec![b.clone()]).unwrap();
+        assert_eq!(i64s(&out, "n"), vec![2, 1]);
+        assert_eq!(i64s(&out, "missing"), vec![1, 0]);
+        assert_eq!(i64s(&out, "invalid"), vec![1, 0]);
+        assert_eq!(f64s(&out, "revenue"), vec![Some(120.5), Some(49.5)]);
+        assert_eq!(f64s(&out, "volume"), vec![Some(3.0), Some(3.0)]);
+        assert_eq!(f64s(&out, "average_ticket"), vec![Some(60.25), Some(49.5)]);
+        assert!(f64s(&out, "average_ticket_ci_low")[0].unwrap() < 60.25);
+        assert_eq!(f64s(&out, "average_ticket_ci_low")[1], None);
+        let out =
+            go(r#"{"kpis":[{"kind":"revenue","params":{"volume":null}}],"on_invalid":"drop"}"#, vec![b])
+                .unwrap();
+        assert_eq!(f64s(&out, "volume"), vec![None]);
+    }
+
+    #[test]
+    fn self_service_reads_strings_and_dictionaries() {
+        let plain = StringArray::from(vec![Some("portal"), Some("phone"), None, Some("edi"), Some("Portal")]);
+        let dict: DictionaryArray<arrow_array::types::Int8Type> =
+            vec![Some("portal"), Some("phone"), None, Some("edi"), Some("Portal")].into_iter().collect();
+        for channel in [Arc::new(plain) as ArrayRef, Arc::new(dict) as ArrayRef] {
+            let out =
+                go(r#"{"kpis":[{"kind":"self_service_adoption"}]}"#, vec![table(vec![("channel", channel)])])
+                    .unwrap();
+            assert_eq!(i64s(&out, "n"), vec![4]);
+            assert_eq!(i64s(&out, "missing"), vec![1]);
+            assert_eq!(f64s(&out, "self_service_pct"), vec![Some(50.0)]);
+        }
+    }
+
+    #[test]
+    fn accuracy_from_flag_or_error_count_with_error_types() {
+        let b = table(vec![
+            (
+                "accurate",
+                Arc::new(BooleanArray::from(vec![Some(true), Some(false), Some(false), None])) as ArrayRef,
+            ),
+            ("error_count", Arc::new(Int64Array::from(vec![Some(0), Some(2), Some(-1), Some(1)]))),
+            (
+                "error_type",
+                Arc::new(StringArray::from(vec![None, Some("Picking"), Some("damaged"), Some("loading")])),
+            ),
+        ]);
+        let out = go(r#"{"kpis":[{"kind":"order_accuracy"}]}"#, vec![b.clone()]).unwrap();
+        assert_eq!((i64s(&out, "n"), i64s(&out, "missing")), (vec![3], vec![1]));
+        assert!((f64s(&out, "accuracy_pct")[0].unwrap() - 100.0 / 3.0).abs() < 1e-12);
+        let errors: Vec<i64> = ["picking", "packing", "loading", "other"]
+            .iter()
+            .map(|t| i64s(&out, &format!("errors_{t}"))[0])
+            .collect();
+        assert_eq!(errors, vec![1, 0, 0, 1]);
+        let req = r#"{"kpis":[{"kind":"order_accuracy","params":{"error_count":"error_count"}}],"on_invalid":"drop"}"#;
+        let out = go(req, vec![b]).unwrap();
+        assert_eq!((i64s(&out, "n"), i64s(&out, "invalid")), (vec![3], vec![1]));
+        assert_eq!(i64s(&out, "errors_loading"), vec![1]);
+        assert!((f64s(&out, "accuracy_pct")[0].unwrap() - 100.0 / 3.0).abs() < 1e-12);
+    }
+
+    fn delivery(promised: i32, delivered: Option<i32>, q: f64, dq: f64) -> Delivery {
+        Delivery { promised, delivered, quantity: q, delivered_quantity: dq }
+    }
+
+    #[test]
+    fn otif_censoring() {
+        let due = |delivered, on_time, in_full| Outcome::Due { delivered, on_time, in_full };
+        // Deadline 10 at as_of 10 has not passed: pending, delivered or not.
+        assert_eq!(judge(delivery(10, Some(9), 1.0, 1.0), Some(10), 0, 0.0), Outcome::Pending);
+        assert_eq!(judge(delivery(10, None, 1.0, 0.0), Some(10), 0, 0.0), Outcome::Pending);
+        // Passed: on time and in full, late, short, undelivered.
+        assert_eq!(judge(delivery(10, Some(10), 1.0, 1.0), Some(11), 0, 0.0), due(true, true, true));
+        assert_eq!(judge(delivery(10, Some(11), 1.0, 1.0), Some(11), 0, 0.0), due(true, false, true));
+        assert_eq!(judge(delivery(10, Some(8), 1.0, 0.9), Some(11), 0, 0.0), due(true, true, false));
+        assert_eq!(judge(delivery(10, None, 1.0, 0.0), Some(11), 0, 0.0), due(false, false, false));
+        // A delivery after as_of is not yet known: undelivered at as_of.
+        assert_eq!(judge(delivery(10, Some(12), 1.0, 1.0), Some(11), 0, 0.0), due(false, false, false));
+        // Tolerances: two days of grace, 10% short still in full.
+        assert_eq!(judge(delivery(10, Some(12), 1.0, 1.0), Some(12), 2, 0.0), Outcome::Pending);
+        assert_eq!(judge(delivery(10, Some(12), 1.0, 0.9), Some(13), 2, 0.1), due(true, true, true));
+        assert_eq!(judge(delivery(10, Some(13), 1.0, 0.89), Some(13), 2, 0.1), due(true, false, false));
+        assert_eq!(judge(delivery(10, Some(1), 1.0, 1.0), None, 0, 0.0), Outcome::Pending);
+    }
+
+    #[test]
+    fn otif_state_merge_and_due() {
+        let mut a = OtifState::default();
+        a.add(Outcome::Pending);
+        a.add(Outcome::Due { delivered: true, on_time: true, in_full: true });
+        let mut b = OtifState::default();
+        b.add(Outcome::Due { delivered: false, on_time: false, in_full: false });
+        b.add(Outcome::Due { delivered: true, on_time: true, in_full: false });
+        b.n += 1;
+        b.invalid += 1;
+        a.merge(&b);
+        assert_eq!((a.n, a.due(), a.pending, a.undelivered, a.invalid), (5, 3, 1, 1, 1));
+        assert_eq!((a.on_time, a.in_full, a.otif), (2, 1, 1));
+    }
+
+    #[test]
+    fn otif_end_to_end() {
+        // as_of 100: order 0 pending, 1 on time in full, 2 late, 3 undelivered, 4 delivered before ordered.
+        let b = table(vec![
+            ("ordered_at", Arc::new(Date32Array::from(vec![95, 90, 90, 90, 90])) as ArrayRef),
+            ("promised_date", Arc::new(Date32Array::from(vec![100, 95, 95, 95, 95]))),
+            (
+                "delivered_date",
+                Arc::new(Date32Array::from(vec![Some(99), Some(95), Some(97), None, Some(80)])),
+            ),
+            ("quantity", Arc::new(Float64Array::from(vec![1.0, 2.0, 2.0, 2.0, 2.0]))),
+            (
+                "quantity_delivered",
+                Arc::new(Float64Array::from(vec![Some(1.0), Some(2.0), Some(2.0), None, Some(2.0)])),
+            ),
+        ]);
+        let err = go(r#"{"kpis":[{"kind":"otif"}],"as_of":"1970-04-11"}"#, vec![b.clone()]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("column 'delivered_date': 1 row delivered before the order date (example: delivered 1970-03-22, ordered_at 1970-04-01)"),
+            "{msg}"
+        );
+        // 1970-04-11 is day 100.
+        let out =
+            go(r#"{"kpis":[{"kind":"otif"}],"as_of":"1970-04-11","on_invalid":"drop"}"#, vec![b.clone()])
+                .unwrap();
+        let got: Vec<i64> =
+            ["n", "due", "pending", "undelivered", "invalid"].iter().map(|c| i64s(&out, c)[0]).collect();
+        assert_eq!(got, vec![5, 3, 1, 1, 1]);
+        assert!((f64s(&out, "on_time_pct")[0].unwrap() - 100.0 / 3.0).abs() < 1e-12);
+        assert!((f64s(&out, "in_full_pct")[0].unwrap() - 200.0 / 3.0).abs() < 1e-12);
+        assert!((f64s(&out, "otif_pct")[0].unwrap() - 100.0 / 3.0).abs() < 1e-12);
+        // Default as_of: the latest ordered/delivered day (99), not the promise date (100).
+        let out = go(r#"{"kpis":[{"kind":"otif"}],"on_invalid":"drop"}"#, vec![b]).unwrap();
+        assert_eq!(i64s(&out, "pending"), vec![1]);
+        assert_eq!(i64s(&out, "due"), vec![3]);
+    }
+
+    #[test]
+    fn bad_params_are_rejected() {
+        let build_err =
+            |kind: &str, p: serde_json::Value| build(kind, &p).unwrap().err().unwrap().to_string();
+        assert!(build_err("otif", serde_json::json!({"tolerance": 1.5})).contains("tolerance"));
+        assert!(build_err("otif", serde_json::json!({"tolerance_days": -1})).contains("tolerance_days"));
+        assert!(build_err("self_service_adoption", serde_json::json!({"channels": []})).contains("channels"));
+        assert!(build_err("revenue", serde_json::json!({"amont": "x"})).contains("amont"));
+        assert!(build("nps", &serde_json::json!({})).is_none());
+    }
 }

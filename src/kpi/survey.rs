@@ -282,13 +282,16 @@ impl Kpi for SurveyKpi {
                 out.extend(interval_columns(&rows));
             }
             _ => {
+                let (lo, hi) = (self.lo as f64, self.hi as f64);
                 let means: Vec<_> = states
                     .iter()
                     .map(|s| {
                         let ms = s.mean_sd(self.lo);
                         (
                             ms.map(|m| m.0),
-                            ms.and_then(|(m, sd)| stats::t_interval(m, sd, s.n(), ctx.confidence)),
+                            ms.and_then(|(m, sd)| stats::t_interval(m, sd, s.n(), ctx.confidence))
+                                // A mean of scores cannot leave the scale.
+                                .map(|(a, b)| (a.max(lo), b.min(hi))),
                         )
                     })
                     .collect();
