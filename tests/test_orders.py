@@ -359,7 +359,7 @@ def otif_frame(data: list) -> pd.DataFrame:
 
 def ref_otif(g: pd.DataFrame, as_of: dt.date, tol_days: int, tol: float) -> dict:
     deadline = g["promised_date"].map(lambda d: d + dt.timedelta(days=tol_days))
-    due = deadline < as_of
+    due = deadline <= as_of
     day = g["delivered_date"].map(lambda d: d if pd.notna(d) else dt.date.max)
     delivered = day <= as_of
     on_time = due & delivered & (day <= deadline)
@@ -439,12 +439,13 @@ def test_otif_censoring_pending_due_undelivered() -> None:
     )
     out = otif(df, as_of="2025-03-10")
     row = out.iloc[0]
-    assert (row["n"], row["due"], row["pending"], row["undelivered"]) == (6, 4, 2, 2)
-    assert row["on_time_pct"] == 25.0 and row["otif_pct"] == 25.0 and row["in_full_pct"] == 50.0
-    # Four days of grace: the late one is on time, the one due 03-06 is pending now.
+    # Data through the end of 03-10: a deadline on 03-10 has passed (the order is due).
+    assert (row["n"], row["due"], row["pending"], row["undelivered"]) == (6, 5, 1, 2)
+    assert row["on_time_pct"] == 40.0 and row["otif_pct"] == 40.0 and row["in_full_pct"] == 60.0
+    # Four days of grace: the late one is on time, the one promised 03-10 is pending now.
     late_ok = otif(df, as_of="2025-03-10", tolerance_days=4).iloc[0]
-    assert (late_ok["due"], late_ok["pending"]) == (3, 3)
-    assert late_ok["on_time_pct"] == pytest.approx(200 / 3)
+    assert (late_ok["due"], late_ok["pending"]) == (4, 2)
+    assert late_ok["on_time_pct"] == pytest.approx(50.0)
     # Default as_of: the latest order or delivery date (2025-03-20), never a promise date.
     default = otif(df).iloc[0]
     assert (default["due"], default["pending"], default["undelivered"]) == (6, 0, 2)

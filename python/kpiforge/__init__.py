@@ -30,6 +30,12 @@ from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
 from kpiforge.orders import cross_sell, order_accuracy, otif, revenue, self_service_adoption
 from kpiforge.render import render_scorecards
 from kpiforge.scorecard import Metric, scorecard
+from kpiforge.service import (
+    first_contact_resolution,
+    quote_win_rate,
+    resolution_time,
+    time_to_quote,
+)
 from kpiforge.targets import Target, Targets
 
 __version__: str = _core.__version__
@@ -51,16 +57,20 @@ __all__ = [
     "compute",
     "csat",
     "demo",
+    "first_contact_resolution",
     "nps",
     "order_accuracy",
     "otif",
     "purchase_frequency",
+    "quote_win_rate",
     "repeat_purchase_rate",
     "render_scorecards",
+    "resolution_time",
     "retention",
     "revenue",
     "scorecard",
     "self_service_adoption",
+    "time_to_quote",
 ]
 
 # rayon's thread pool does not survive fork (Airflow and multiprocessing fork

@@ -349,8 +349,9 @@ def otif(
     """On time, in full and OTIF (on time *and* in full) per segment and period.
 
     An order is **due** when its promise deadline, ``promised + tolerance_days``,
-    is before ``as_of`` (default: the latest order or delivery date in the data;
-    never the promise dates, which lie in the future). Only due orders count, in
+    is on or before ``as_of`` (the data runs through the end of that day; default:
+    the latest order or delivery date in the data, never a promise date, which
+    lies in the future). Only due orders count, in
     numerator and denominator alike:
 
     - **on time**: delivered on or before the deadline;
@@ -358,7 +359,7 @@ def otif(
     - a due order not delivered by ``as_of`` (no delivery date, or one after
       ``as_of``) is late and not in full, and counted in ``undelivered``.
 
-    Orders whose deadline is still ahead (on or after ``as_of``) are **pending**
+    Orders whose deadline is still ahead (after ``as_of``) are **pending**
     and left out whether or not they are delivered yet: counting their early
     deliveries but not their possible misses would flatter the latest period.
     ``on_time_pct``, ``in_full_pct`` and ``otif_pct`` are percentages of ``due``,

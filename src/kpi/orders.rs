@@ -838,7 +838,7 @@ pub enum Outcome {
 pub fn judge(d: Delivery, as_of: Option<i32>, tolerance_days: i32, tolerance: f64) -> Outcome {
     let deadline = d.promised.saturating_add(tolerance_days);
     let Some(as_of) = as_of else { return Outcome::Pending };
-    if deadline >= as_of {
+    if deadline > as_of {
         return Outcome::Pending;
     }
     match d.delivered.filter(|&day| day <= as_of) {
@@ -1301,9 +1301,11 @@ mod tests {
     #[test]
     fn otif_censoring() {
         let due = |delivered, on_time, in_full| Outcome::Due { delivered, on_time, in_full };
-        // Deadline 10 at as_of 10 has not passed: pending, delivered or not.
-        assert_eq!(judge(delivery(10, Some(9), 1.0, 1.0), Some(10), 0, 0.0), Outcome::Pending);
-        assert_eq!(judge(delivery(10, None, 1.0, 0.0), Some(10), 0, 0.0), Outcome::Pending);
+        // Deadline 10 has not passed at as_of 9: pending, delivered or not. At as_of 10
+        // (data through the end of day 10) it has: the one rule of every censoring KPI.
+        assert_eq!(judge(delivery(10, Some(9), 1.0, 1.0), Some(9), 0, 0.0), Outcome::Pending);
+        assert_eq!(judge(delivery(10, None, 1.0, 0.0), Some(9), 0, 0.0), Outcome::Pending);
+        assert_eq!(judge(delivery(10, None, 1.0, 0.0), Some(10), 0, 0.0), due(false, false, false));
         // Passed: on time and in full, late, short, undelivered.
         assert_eq!(judge(delivery(10, Some(10), 1.0, 1.0), Some(11), 0, 0.0), due(true, true, true));
         assert_eq!(judge(delivery(10, Some(11), 1.0, 1.0), Some(11), 0, 0.0), due(true, false, true));
@@ -1312,7 +1314,7 @@ mod tests {
         // A delivery after as_of is not yet known: undelivered at as_of.
         assert_eq!(judge(delivery(10, Some(12), 1.0, 1.0), Some(11), 0, 0.0), due(false, false, false));
         // Tolerances: two days of grace, 10% short still in full.
-        assert_eq!(judge(delivery(10, Some(12), 1.0, 1.0), Some(12), 2, 0.0), Outcome::Pending);
+        assert_eq!(judge(delivery(10, Some(12), 1.0, 1.0), Some(11), 2, 0.0), Outcome::Pending);
         assert_eq!(judge(delivery(10, Some(12), 1.0, 0.9), Some(13), 2, 0.1), due(true, true, true));
         assert_eq!(judge(delivery(10, Some(13), 1.0, 0.89), Some(13), 2, 0.1), due(true, false, false));
         assert_eq!(judge(delivery(10, Some(1), 1.0, 1.0), None, 0, 0.0), Outcome::Pending);
@@ -1335,7 +1337,7 @@ mod tests {
 
     #[test]
     fn otif_end_to_end() {
-        // as_of 100: order 0 pending, 1 on time in full, 2 late, 3 undelivered, 4 delivered before ordered.
+        // as_of 99: order 0 pending, 1 on time in full, 2 late, 3 undelivered, 4 delivered before ordered.
         let b = table(vec![
             ("ordered_at", Arc::new(Date32Array::from(vec![95, 90, 90, 90, 90])) as ArrayRef),
             ("promised_date", Arc::new(Date32Array::from(vec![100, 95, 95, 95, 95]))),
@@ -1355,9 +1357,9 @@ mod tests {
             msg.contains("column 'delivered_date': 1 row delivered before the order date (example: delivered 1970-03-22, ordered_at 1970-04-01)"),
             "{msg}"
         );
-        // 1970-04-11 is day 100.
+        // 1970-04-10 is day 99.
         let out =
-            go(r#"{"kpis":[{"kind":"otif"}],"as_of":"1970-04-11","on_invalid":"drop"}"#, vec![b.clone()])
+            go(r#"{"kpis":[{"kind":"otif"}],"as_of":"1970-04-10","on_invalid":"drop"}"#, vec![b.clone()])
                 .unwrap();
         let got: Vec<i64> =
             ["n", "due", "pending", "undelivered", "invalid"].iter().map(|c| i64s(&out, c)[0]).collect();
