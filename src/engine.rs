@@ -149,6 +149,8 @@ pub trait Kpi: Send + Sync + 'static {
         ctx: &Ctx,
     );
     /// Output columns, named after the KPI kind (`nps`, `nps_ci_low`, `n`, ...).
+    /// Like `finalize`, it may depend on the parameters and the states only,
+    /// never on what `bind` found: partial results are finalised without a schema.
     fn fields(&self) -> Vec<Field>;
     /// One array per field, one row per state, in the given order.
     fn finalize(&self, states: &[&Self::State], ctx: &Ctx) -> Vec<ArrayRef>;
@@ -173,6 +175,9 @@ pub trait DynKpi: Send + Sync {
     fn merge(&self, dst: &mut dyn Any, src: &dyn Any, map: &[u32], len: usize);
     /// Grow the state vector to `len` (cells only other KPIs of the call have).
     fn resize(&self, states: &mut dyn Any, len: usize);
+    /// The state vector as bytes (for partial results), and back.
+    fn encode_states(&self, states: &dyn Any) -> Result<Vec<u8>>;
+    fn decode_states(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>>;
     fn fields(&self) -> Vec<Field>;
     fn finalize(&self, states: &dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
 }
@@ -216,6 +221,16 @@ impl<K: Kpi> DynKpi for K {
         for (s, &m) in downcast::<K::State>(src).iter().zip(map) {
             dst[m as usize].merge(s);
         }
+    }
+    fn encode_states(&self, states: &dyn Any) -> Result<Vec<u8>> {
+        postcard::to_allocvec(downcast::<K::State>(states))
+            .map_err(|e| Error::Internal(format!("encoding partial states: {e}")))
+    }
+    fn decode_states(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>> {
+        let states: Vec<K::State> = postcard::from_bytes(bytes).map_err(|e| {
+            Error::param(format!("a partial result does not decode ({e}): is it from this version?"))
+        })?;
+        Ok(Box::new(states))
     }
     fn resize(&self, states: &mut dyn Any, len: usize) {
         let states = states.downcast_mut::<Vec<K::State>>().expect("state vector of the KPI's own type");
@@ -264,6 +279,15 @@ struct Plan {
 
 impl Plan {
     fn new(request: &Request, schema: &Schema) -> Result<Plan> {
+        Plan::build(request, Some(schema), &[])
+    }
+
+    /// A plan that only finalises merged partial states: nothing is bound to a schema.
+    fn for_finalize(request: &Request, key_fields: &[Field]) -> Result<Plan> {
+        Plan::build(request, None, key_fields)
+    }
+
+    fn build(request: &Request, schema: Option<&Schema>, key_fields: &[Field]) -> Result<Plan> {
         if request.kpis.is_empty() {
             return Err(Error::param("no KPIs requested: pass kpis=[...]"));
         }
@@ -271,34 +295,56 @@ impl Plan {
         let mut kpis = Vec::new();
         let mut entities = Vec::new();
         let mut outputs = Vec::new();
+        let filter_for = |own: Vec<crate::filter::Condition>, spec: &KpiSpec| -> Result<Option<Filter>> {
+            let Some(schema) = schema else { return Ok(None) };
+            let mut conditions = own;
+            conditions.extend(spec.filter.iter().cloned());
+            Filter::bind(&conditions, schema)
+        };
         for spec in &request.kpis {
             let name = spec.name.clone().unwrap_or_else(|| spec.kind.clone());
             match registry::build(&spec.kind, &spec.params)? {
                 Built::Row(mut kpi) => {
-                    kpi.bind(schema)?;
-                    let mut conditions = kpi.row_filter(schema);
-                    conditions.extend(spec.filter.iter().cloned());
-                    let filter = Filter::bind(&conditions, schema)?;
+                    let filter = match schema {
+                        Some(schema) => {
+                            kpi.bind(schema)?;
+                            filter_for(kpi.row_filter(schema), spec)?
+                        }
+                        None => None,
+                    };
                     outputs.push((false, kpis.len()));
                     kpis.push(Bound { kind: spec.kind.clone(), name, kpi, filter });
                 }
                 Built::Entity(mut kpi) => {
-                    kpi.bind(schema)?;
                     if kpi.needs_period() && request.period.is_none() {
                         return Err(Error::param(format!(
                             "{} compares consecutive periods: pass period=\"month\", \"quarter\", ...",
                             spec.kind
                         )));
                     }
-                    let mut conditions = kpi.row_filter(schema);
-                    conditions.extend(spec.filter.iter().cloned());
-                    let filter = Filter::bind(&conditions, schema)?;
+                    let filter = match schema {
+                        Some(schema) => {
+                            kpi.bind(schema)?;
+                            filter_for(kpi.row_filter(schema), spec)?
+                        }
+                        None => None,
+                    };
                     outputs.push((true, entities.len()));
                     entities.push(BoundEntity { kind: spec.kind.clone(), name, kpi, filter });
                 }
             }
         }
-        let keys = keys::resolve(schema, &request.by)?;
+        let keys = match schema {
+            Some(schema) => keys::resolve(schema, &request.by)?,
+            None => key_fields
+                .iter()
+                .map(|f| KeyColumn {
+                    name: f.name().clone(),
+                    index: usize::MAX,
+                    out_type: f.data_type().clone(),
+                })
+                .collect(),
+        };
         let periods = match &request.period {
             None => None,
             Some(p) => Some(Periods::new(PeriodUnit::parse(p)?, request.fiscal_year_start)?),
@@ -316,11 +362,11 @@ impl Plan {
             .or_else(|| entities.iter().find_map(|b| b.kpi.default_date().map(|d| d.to_string())));
         // Per-customer KPIs always need the date (a history is ordered by it).
         let needs_date = periods.is_some() || request.date.is_some() || !entities.is_empty();
-        let date = match (&periods, date_name) {
-            (Some(_), None) => {
+        let date = match (&periods, date_name, schema) {
+            (Some(_), None, _) => {
                 return Err(Error::param("period= needs a date column: pass date=\"<column>\""))
             }
-            (_, Some(name)) if needs_date => {
+            (_, Some(name), Some(schema)) if needs_date => {
                 let index = find_column(schema, &name, "date")?;
                 let reader = DateReader::new(&name, schema.field(index).data_type(), request.tz.as_deref())?;
                 Some((index, name, reader))
@@ -335,6 +381,11 @@ impl Plan {
             as_of,
         };
         Ok(Plan { keys, date, periods, kpis, entities, outputs, ctx, as_of })
+    }
+
+    /// The output fields of the `by` columns.
+    fn key_fields(&self) -> Vec<Field> {
+        self.keys.iter().map(|k| Field::new(&k.name, k.out_type.clone(), true)).collect()
     }
 
     /// The observed-date columns of every KPI, resolved (see [`Kpi::observed_dates`]).
@@ -535,18 +586,35 @@ pub struct Output {
     pub issues: Vec<Issue>,
 }
 
+/// Asked between windows of chunks: `true` stops the scan with [`Error::Interrupted`].
+pub type Cancel<'a> = &'a (dyn Fn() -> bool + Sync);
+
+fn never() -> bool {
+    false
+}
+
 /// Run `request` over `batches` (all of one `schema`).
 pub fn run(
     request: &Request,
     schema: SchemaRef,
     batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send,
 ) -> Result<Output> {
+    run_with(request, schema, batches, &never)
+}
+
+/// [`run`], asking `cancel` between windows of chunks (the binding checks for Ctrl-C).
+pub fn run_with(
+    request: &Request,
+    schema: SchemaRef,
+    batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send,
+    cancel: Cancel,
+) -> Result<Output> {
     let plan = Plan::new(request, &schema)?;
-    let go = || -> Result<Accumulator> {
+    let acc = with_threads(request.threads, || {
         let observed = plan.observed_dates(&schema, request.tz.as_deref())?;
         if plan.as_of.is_some() || observed.is_empty() {
             let ctx = plan.ctx.clone();
-            return scan(&plan, &ctx, batches);
+            return scan(&plan, &ctx, batches, cancel);
         }
         // A KPI censors at "now": find the latest observed date first. The
         // batches are kept (Arc'd buffers, no copy for in-memory input).
@@ -555,18 +623,180 @@ pub fn run(
             .collect::<Result<_>>()?;
         let as_of = latest_day(&kept, &observed);
         let ctx = Ctx { as_of, ..plan.ctx.clone() };
-        scan(&plan, &ctx, kept.into_iter().map(Ok))
-    };
-    let acc = match request.threads {
-        Some(0) => return Err(Error::param("threads must be at least 1")),
+        scan(&plan, &ctx, kept.into_iter().map(Ok), cancel)
+    })?;
+    finish(&plan, request, acc)
+}
+
+/// Run `f` on `threads` worker threads (default: rayon's global pool).
+fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    match threads {
+        Some(0) => Err(Error::param("threads must be at least 1")),
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
             .map_err(|e| Error::Internal(format!("could not start {n} threads: {e}")))?
-            .install(go)?,
-        None => go()?,
+            .install(f),
+        None => f(),
+    }
+}
+
+// ---- partial results ------------------------------------------------------
+//
+// A partial result is the accumulator of a scan as bytes: the request it
+// answers, the key columns, the cells, every KPI's states and every
+// per-customer KPI's histories (customer histories travel whole, so a customer
+// split across parts is still walked as one). Parts of the same request merge
+// in any grouping into the result one scan gives.
+
+const PARTIAL_MAGIC: &[u8; 4] = b"KPFP";
+/// Bumped whenever the encoding of a partial result changes.
+pub const PARTIAL_VERSION: u16 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct PartialData {
+    /// The request (JSON, `threads` cleared) and key fields (JSON): parts merge only when both agree.
+    request: String,
+    key_fields: String,
+    keys: Vec<Box<[KeyValue]>>,
+    cells: Vec<(u32, i32)>,
+    states: Vec<Vec<u8>>,
+    histories: Vec<Vec<u8>>,
+    issues: Vec<Issue>,
+    day_range: Option<(i32, i32)>,
+}
+
+/// The observed-date columns of a request's KPIs (see [`Kpi::observed_dates`]), without a schema.
+pub fn observed_dates(request: &Request) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for spec in &request.kpis {
+        if let Built::Row(kpi) = registry::build(&spec.kind, &spec.params)? {
+            names.extend(kpi.observed_dates());
+        }
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Scan `batches` into a partial result (see [`merge_partials`], [`finalize_partials`]).
+pub fn run_partial(
+    request: &Request,
+    schema: SchemaRef,
+    batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send,
+    cancel: Cancel,
+) -> Result<Vec<u8>> {
+    let plan = Plan::new(request, &schema)?;
+    if plan.as_of.is_none() && !plan.observed_dates(&schema, request.tz.as_deref())?.is_empty() {
+        return Err(Error::param(
+            "partial results of KPIs that censor at as_of (otif, time_to_quote, resolution_time) need an \
+             explicit as_of=, so that every part censors alike",
+        ));
+    }
+    let acc = with_threads(request.threads, || scan(&plan, &plan.ctx.clone(), batches, cancel))?;
+    encode_partial(&plan, request, &acc)
+}
+
+fn encode_partial(plan: &Plan, request: &Request, acc: &Accumulator) -> Result<Vec<u8>> {
+    let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("encoding a partial result: {e}"));
+    let mut request = request.clone();
+    request.threads = None;
+    let data = PartialData {
+        request: serde_json::to_string(&request).map_err(|e| internal(&e))?,
+        key_fields: serde_json::to_string(&plan.key_fields()).map_err(|e| internal(&e))?,
+        keys: acc.keys.clone(),
+        cells: acc.cells.clone(),
+        states: plan
+            .kpis
+            .iter()
+            .zip(&acc.states)
+            .map(|(b, s)| b.kpi.encode_states(s.as_ref()))
+            .collect::<Result<_>>()?,
+        histories: plan
+            .entities
+            .iter()
+            .zip(&acc.histories)
+            .map(|(b, h)| b.kpi.encode_history(h.as_ref()))
+            .collect::<Result<_>>()?,
+        issues: acc.diag.issues.clone(),
+        day_range: acc.day_range,
     };
-    finish(&plan, request, acc)
+    let mut out = PARTIAL_MAGIC.to_vec();
+    out.extend_from_slice(&PARTIAL_VERSION.to_le_bytes());
+    out.extend(postcard::to_allocvec(&data).map_err(|e| internal(&e))?);
+    Ok(out)
+}
+
+fn decode_partial(bytes: &[u8]) -> Result<PartialData> {
+    if bytes.len() < 6 || &bytes[..4] != PARTIAL_MAGIC {
+        return Err(Error::param("not a kpiforge partial result"));
+    }
+    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if version != PARTIAL_VERSION {
+        return Err(Error::param(format!(
+            "this partial result was written by a kpiforge with partial-result format {version}; this one \
+             reads format {PARTIAL_VERSION}: compute all parts with the same kpiforge version"
+        )));
+    }
+    postcard::from_bytes(&bytes[6..])
+        .map_err(|e| Error::param(format!("a partial result does not decode: {e}")))
+}
+
+/// Merge the parts into one accumulator (in order), with the plan to finish it.
+fn absorb_partials(parts: &[&[u8]]) -> Result<(Request, Plan, Accumulator)> {
+    let Some(first) = parts.first() else {
+        return Err(Error::param("no partial results to merge"));
+    };
+    let first = decode_partial(first)?;
+    let request = Request::from_json(&first.request)?;
+    let key_fields: Vec<Field> = serde_json::from_str(&first.key_fields)
+        .map_err(|e| Error::param(format!("a partial result does not decode: {e}")))?;
+    let plan = Plan::for_finalize(&request, &key_fields)?;
+    let mut acc = Accumulator::new(&plan);
+    acc.as_of = plan.as_of;
+    let (request_json, fields_json) = (first.request.clone(), first.key_fields.clone());
+    for (i, bytes) in parts.iter().enumerate() {
+        let part = if i == 0 { None } else { Some(decode_partial(bytes)?) };
+        let part = part.as_ref().unwrap_or(&first);
+        if part.request != request_json || part.key_fields != fields_json {
+            return Err(Error::param(format!(
+                "partial result {i} answers a different request (KPIs, segments, periods or column types \
+                 differ) and cannot be merged with the first"
+            )));
+        }
+        let chunk = ChunkOut {
+            keys: part.keys.clone(),
+            cells: part.cells.clone(),
+            states: plan
+                .kpis
+                .iter()
+                .zip(&part.states)
+                .map(|(b, s)| b.kpi.decode_states(s))
+                .collect::<Result<_>>()?,
+            visits: plan
+                .entities
+                .iter()
+                .zip(&part.histories)
+                .map(|(b, h)| b.kpi.decode_history(h))
+                .collect::<Result<_>>()?,
+            diag: Diagnostics { issues: part.issues.clone() },
+            day_range: part.day_range,
+        };
+        acc.absorb(&plan, chunk);
+    }
+    Ok((request, plan, acc))
+}
+
+/// Merge partial results of one request into one partial result.
+pub fn merge_partials(parts: &[&[u8]]) -> Result<Vec<u8>> {
+    let (request, plan, acc) = absorb_partials(parts)?;
+    encode_partial(&plan, &request, &acc)
+}
+
+/// Merge partial results and finalise them: the result one scan over all the data gives.
+pub fn finalize_partials(parts: &[&[u8]]) -> Result<Output> {
+    let (request, plan, acc) = absorb_partials(parts)?;
+    finish(&plan, &request, acc)
 }
 
 /// The latest non-null day over the given date columns of all batches.
@@ -587,6 +817,7 @@ fn scan(
     plan: &Plan,
     ctx: &Ctx,
     batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>>,
+    cancel: Cancel,
 ) -> Result<Accumulator> {
     let mut acc = Accumulator::new(plan);
     acc.as_of = ctx.as_of;
@@ -612,6 +843,9 @@ fn scan(
             offset += len;
             if window.len() == WINDOW_CHUNKS {
                 flush(&mut window, &mut acc);
+                if cancel() {
+                    return Err(Error::Interrupted);
+                }
             }
         }
     }

@@ -20,7 +20,7 @@ use crate::keys::{encode_column, fast_map, KeyValue, SKIP};
 use crate::period::{Periods, NULL_DAY};
 
 /// One row of a customer's history.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Visit<E> {
     pub customer: u32,
     /// Global segment key id.
@@ -86,7 +86,7 @@ impl<S: State> Default for CellSink<S> {
 pub trait EntityKpi: Send + Sync + 'static {
     type State: State;
     /// What the walk needs of each row besides customer, segment and day.
-    type Event: Copy + Send + Sync + 'static;
+    type Event: Copy + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static;
     fn default_date(&self) -> Option<&str>;
     /// The customer column.
     fn customer(&self) -> &str;
@@ -106,7 +106,9 @@ pub trait EntityKpi: Send + Sync + 'static {
     fn finalize(&self, states: &[&Self::State], ctx: &Ctx) -> Vec<ArrayRef>;
 }
 
-/// A chunk's visits with chunk-local customer and key codes.
+/// A chunk's visits with chunk-local customer and key codes; also the form a
+/// history travels in inside a partial result.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct ChunkVisits<E> {
     customers: Vec<KeyValue>,
     visits: Vec<Visit<E>>,
@@ -135,6 +137,10 @@ pub trait DynEntity: Send + Sync {
         diag: &mut Diagnostics,
     ) -> Box<dyn Any + Send>;
     fn new_history(&self) -> Box<dyn Any + Send>;
+    /// A history as bytes, in the form of a chunk's visits (for partial results).
+    fn encode_history(&self, history: &dyn Any) -> crate::Result<Vec<u8>>;
+    /// Bytes back into visits that [`DynEntity::absorb`] takes.
+    fn decode_history(&self, bytes: &[u8]) -> crate::Result<Box<dyn Any + Send>>;
     /// Append a chunk's visits, mapping its key codes through `key_map`.
     fn absorb(&self, history: &mut dyn Any, chunk: Box<dyn Any + Send>, key_map: &[u32]);
     /// Walk every customer; returns the cells written and their states.
@@ -213,6 +219,24 @@ impl<K: EntityKpi> DynEntity for K {
     }
     fn new_history(&self) -> Box<dyn Any + Send> {
         Box::new(History::<K::Event> { index: fast_map(1024), visits: Vec::new() })
+    }
+    fn encode_history(&self, history: &dyn Any) -> crate::Result<Vec<u8>> {
+        let history = history.downcast_ref::<History<K::Event>>().expect("history of the KPI's own type");
+        let mut customers = vec![KeyValue::Null; history.index.len()];
+        for (customer, &id) in &history.index {
+            customers[id as usize] = customer.clone();
+        }
+        let visits = ChunkVisits { customers, visits: history.visits.clone() };
+        postcard::to_allocvec(&visits)
+            .map_err(|e| crate::error::Error::Internal(format!("encoding customer histories: {e}")))
+    }
+    fn decode_history(&self, bytes: &[u8]) -> crate::Result<Box<dyn Any + Send>> {
+        let visits: ChunkVisits<K::Event> = postcard::from_bytes(bytes).map_err(|e| {
+            crate::error::Error::param(format!(
+                "a partial result does not decode ({e}): is it from this version?"
+            ))
+        })?;
+        Ok(Box::new(visits))
     }
     fn absorb(&self, history: &mut dyn Any, chunk: Box<dyn Any + Send>, key_map: &[u32]) {
         let history = history.downcast_mut::<History<K::Event>>().expect("history of the KPI's own type");

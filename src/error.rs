@@ -9,6 +9,9 @@ pub enum Error {
     /// at fault, `count` how many rows are affected, `example` one bad value.
     #[error("{message}")]
     Input { message: String, column: Option<String>, count: Option<u64>, example: Option<String> },
+    /// The caller asked to stop (Ctrl-C).
+    #[error("interrupted")]
+    Interrupted,
     /// A failure inside kpiforge itself (a bug): never the user's fault.
     #[error("internal error in kpiforge: {0}")]
     Internal(String),

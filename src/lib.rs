@@ -24,5 +24,7 @@ pub mod stats;
 #[cfg(feature = "python")]
 mod python;
 
-pub use engine::{run, KpiSpec, OnInvalid, Output, Request};
+pub use engine::{
+    finalize_partials, merge_partials, run, run_partial, run_with, KpiSpec, OnInvalid, Output, Request,
+};
 pub use error::{Error, Result};

@@ -28,6 +28,7 @@ from kpiforge.customers import (
 from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
 from kpiforge.orders import cross_sell, order_accuracy, otif, revenue, self_service_adoption
+from kpiforge.partial import Partial, finalize, merge_partials
 from kpiforge.render import render_scorecards
 from kpiforge.scorecard import Metric, scorecard
 from kpiforge.service import (
@@ -43,6 +44,7 @@ __version__: str = _core.__version__
 __all__ = [
     "Kpi",
     "Metric",
+    "Partial",
     "Target",
     "Targets",
     "KpiDataWarning",
@@ -57,7 +59,9 @@ __all__ = [
     "compute",
     "csat",
     "demo",
+    "finalize",
     "first_contact_resolution",
+    "merge_partials",
     "nps",
     "order_accuracy",
     "otif",

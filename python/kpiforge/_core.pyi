@@ -7,6 +7,20 @@ __version__: str
 def compute(data: Any, request: str) -> tuple[Any, str]:
     """Run a JSON KPI request over an Arrow stream; returns (pyarrow.RecordBatch, issues JSON)."""
 
+def compute_partial(data: Any, request: str) -> bytes:
+    """Like ``compute`` but return the mergeable partial states (versioned bytes)."""
+
+def merge_partials(parts: list[bytes]) -> bytes:
+    """Merge partial results of one request."""
+
+def finalize_partials(parts: list[bytes]) -> tuple[Any, str]:
+    """Merge and finalise partial results into (pyarrow.RecordBatch, issues JSON)."""
+
+PARTIAL_VERSION: int
+
+def observed_dates(request: str) -> list[str]:
+    """The date columns whose latest value is "now" for the request's censoring KPIs."""
+
 def demo_tables(config: str) -> list[tuple[str, Any]]:
     """Generate the demo tables from a JSON config; returns (name, pyarrow.RecordBatch) pairs."""
 

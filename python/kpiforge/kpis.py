@@ -117,6 +117,7 @@ def compute(
     on_invalid: OnInvalid = "raise",
     threads: int | None = None,
     output: Output = "pandas",
+    partial: bool = False,
 ) -> Any:
     """Compute several KPIs over one table in a single scan.
 
@@ -141,6 +142,11 @@ def compute(
             them and count them in each KPI's ``invalid`` column.
         threads: worker threads (default: all cores, or ``KPIFORGE_THREADS``).
         output: ``"pandas"`` (default), ``"arrow"`` or ``"polars"``.
+        partial: return a :class:`kpiforge.Partial` (the mergeable partial states)
+            instead of a table: compute parts of the data anywhere (processes,
+            Dask or Spark workers), merge them with :func:`kpiforge.merge_partials`
+            and :func:`kpiforge.finalize` them into the table one scan would give.
+            KPIs that censor (OTIF, SLAs) need an explicit ``as_of`` then.
 
     Returns:
         One row per (segment..., period), sorted, with ``period`` (label like
@@ -158,6 +164,36 @@ def compute(
         >>> list(df.columns[4:8])
         ['nps_n', 'nps_missing', 'nps_invalid', 'nps_promoters']
     """
+    request = _request(kpis, by=by, period=period, date=date,
+                       fiscal_year_start=fiscal_year_start, tz=tz, as_of=as_of,
+                       confidence=confidence, on_invalid=on_invalid, threads=threads)
+    if partial:
+        from kpiforge.partial import Partial
+
+        return Partial(_core.compute_partial(to_arrow(data), json.dumps(request)))
+    if output not in ("pandas", "arrow", "polars"):
+        raise KpiInputError(
+            f"output={output!r} is not one of 'pandas', 'arrow', 'polars'", column="output"
+        )
+    batch, issues_json = _core.compute(to_arrow(data), json.dumps(request))
+    _warn_dropped(issues_json)
+    return from_arrow(batch, output)
+
+
+def _request(
+    kpis: Sequence[str | Kpi],
+    *,
+    by: str | Sequence[str] | None,
+    period: Period,
+    date: str | None,
+    fiscal_year_start: int,
+    tz: str | None,
+    as_of: Any,
+    confidence: float,
+    on_invalid: OnInvalid,
+    threads: int | None,
+) -> dict[str, Any]:
+    """The JSON request the core answers."""
     if isinstance(by, str):
         by = [by]
     specs = [Kpi(k) if isinstance(k, str) else k for k in kpis]
@@ -167,7 +203,7 @@ def compute(
         raise KpiInputError(
             f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}", column="on_invalid"
         )
-    request = {
+    return {
         "kpis": [s._spec() for s in specs],
         "by": list(by or []),
         "date": date,
@@ -179,20 +215,18 @@ def compute(
         "confidence": confidence,
         "threads": _threads(threads),
     }
-    if output not in ("pandas", "arrow", "polars"):
-        raise KpiInputError(
-            f"output={output!r} is not one of 'pandas', 'arrow', 'polars'", column="output"
-        )
-    batch, issues_json = _core.compute(to_arrow(data), json.dumps(request))
+
+
+def _warn_dropped(issues_json: str) -> None:
+    """Warn about dropped rows that no KPI column counts (rows without a date)."""
     for issue in json.loads(issues_json):
         if "null date" in issue["problem"]:
             warnings.warn(
                 f"dropped {issue['count']} rows with a null date in '{issue['column']}' "
                 "(they are in no period and in no KPI count)",
                 KpiDataWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-    return from_arrow(batch, output)
 
 
 def _single(kind: str, data: Any, params: dict[str, Any], where: Any, **call: Any) -> Any:

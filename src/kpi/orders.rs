@@ -365,7 +365,9 @@ impl Kpi for RevenueKpi {
             counts(states.iter().map(|s| s.invalid)),
             values(states.iter().map(|s| (s.n > 0).then(|| s.revenue.value()))),
             values(
-                states.iter().map(|s| (self.volume.is_some() && s.volume_n > 0).then(|| s.volume.value())),
+                states
+                    .iter()
+                    .map(|s| (self.params.volume.is_some() && s.volume_n > 0).then(|| s.volume.value())),
             ),
         ];
         let tickets: Vec<_> = states
@@ -750,8 +752,10 @@ impl Kpi for AccuracyKpi {
         ];
         out.extend(share_columns(states.iter().map(|s| s.share), ctx.z));
         for t in 0..4 {
-            let column: arrow_array::Int64Array =
-                states.iter().map(|s| self.error_type.is_some().then_some(s.errors[t] as i64)).collect();
+            let column: arrow_array::Int64Array = states
+                .iter()
+                .map(|s| self.params.error_type.is_some().then_some(s.errors[t] as i64))
+                .collect();
             out.push(std::sync::Arc::new(column));
         }
         out

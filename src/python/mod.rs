@@ -3,7 +3,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 use pyo3_arrow::input::AnyRecordBatch;
 use pyo3_arrow::PyRecordBatch;
 
@@ -41,6 +41,9 @@ fn to_py(py: Python<'_>, err: Error) -> PyErr {
                 let exc = exceptions.getattr("KpiInputError")?.call((message,), Some(&kwargs))?;
                 Ok(PyErr::from_value(exc))
             }
+            Error::Interrupted => {
+                Ok(pyo3::exceptions::PyKeyboardInterrupt::new_err("kpiforge computation interrupted"))
+            }
             Error::Internal(message) => {
                 let exc = exceptions
                     .getattr("KpiInternalError")?
@@ -52,6 +55,11 @@ fn to_py(py: Python<'_>, err: Error) -> PyErr {
     build().unwrap_or_else(|e| e)
 }
 
+/// Asked between windows of chunks, with the GIL: a pending Ctrl-C stops the scan.
+fn interrupted() -> bool {
+    Python::attach(|py| py.check_signals().is_err())
+}
+
 /// Compute the KPIs of `request` (JSON, see `engine::Request`) over `data`.
 /// Returns the result as a pyarrow RecordBatch and the dropped-row issues as JSON.
 #[pyfunction]
@@ -59,11 +67,45 @@ fn compute(py: Python<'_>, data: AnyRecordBatch, request: &str) -> PyResult<(Py<
     let request = engine::Request::from_json(request).map_err(|e| to_py(py, e))?;
     let reader = data.into_reader()?;
     let schema = reader.schema();
-    let output = py.detach(|| guarded(|| engine::run(&request, schema, reader))).map_err(|e| to_py(py, e))?;
+    let output = py
+        .detach(|| guarded(|| engine::run_with(&request, schema, reader, &interrupted)))
+        .map_err(|e| to_py(py, e))?;
+    output_to_py(py, output)
+}
+
+fn output_to_py(py: Python<'_>, output: engine::Output) -> PyResult<(Py<PyAny>, String)> {
     let issues =
         serde_json::to_string(&output.issues).map_err(|e| to_py(py, Error::Internal(e.to_string())))?;
     let batch = PyRecordBatch::new(output.batch).into_pyarrow(py)?;
     Ok((batch.unbind(), issues))
+}
+
+/// Like `compute`, but return the partial result (bytes) to merge with others.
+#[pyfunction]
+fn compute_partial(py: Python<'_>, data: AnyRecordBatch, request: &str) -> PyResult<Py<PyBytes>> {
+    let request = engine::Request::from_json(request).map_err(|e| to_py(py, e))?;
+    let reader = data.into_reader()?;
+    let schema = reader.schema();
+    let bytes = py
+        .detach(|| guarded(|| engine::run_partial(&request, schema, reader, &interrupted)))
+        .map_err(|e| to_py(py, e))?;
+    Ok(PyBytes::new(py, &bytes).unbind())
+}
+
+/// Merge partial results into one.
+#[pyfunction]
+fn merge_partials(py: Python<'_>, parts: Vec<Vec<u8>>) -> PyResult<Py<PyBytes>> {
+    let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+    let bytes = py.detach(|| guarded(|| engine::merge_partials(&refs))).map_err(|e| to_py(py, e))?;
+    Ok(PyBytes::new(py, &bytes).unbind())
+}
+
+/// Merge partial results and finalise them into the KPI table.
+#[pyfunction]
+fn finalize_partials(py: Python<'_>, parts: Vec<Vec<u8>>) -> PyResult<(Py<PyAny>, String)> {
+    let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+    let output = py.detach(|| guarded(|| engine::finalize_partials(&refs))).map_err(|e| to_py(py, e))?;
+    output_to_py(py, output)
 }
 
 /// Generate the demo tables; `config` is a JSON `demo::DemoConfig`.
@@ -76,6 +118,13 @@ fn demo_tables(py: Python<'_>, config: &str) -> PyResult<Vec<(String, Py<PyAny>)
         .into_iter()
         .map(|(name, batch)| Ok((name, PyRecordBatch::new(batch).into_pyarrow(py)?.unbind())))
         .collect()
+}
+
+/// The date columns whose latest value is "now" for the request's censoring KPIs.
+#[pyfunction]
+fn observed_dates(py: Python<'_>, request: &str) -> PyResult<Vec<String>> {
+    let request = engine::Request::from_json(request).map_err(|e| to_py(py, e))?;
+    engine::observed_dates(&request).map_err(|e| to_py(py, e))
 }
 
 /// The KPI catalogue as JSON.
@@ -118,8 +167,13 @@ fn _debug_build() -> bool {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compute, m)?)?;
+    m.add_function(wrap_pyfunction!(compute_partial, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(finalize_partials, m)?)?;
+    m.add("PARTIAL_VERSION", engine::PARTIAL_VERSION)?;
     m.add_function(wrap_pyfunction!(demo_tables, m)?)?;
     m.add_function(wrap_pyfunction!(catalog, m)?)?;
+    m.add_function(wrap_pyfunction!(observed_dates, m)?)?;
     m.add_function(wrap_pyfunction!(_mark_forked, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_build, m)?)?;

@@ -1,0 +1,224 @@
+"""Beyond one machine: partial states, Dask, streaming with bounded memory, GIL and Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import kpiforge as kf
+
+AS_OF = "2026-11-14"
+FAMILIES = {
+    "responses": (["nps", "csat", "ces"], "rep_id"),
+    "orders": (
+        [
+            kf.Kpi("revenue"),
+            "otif",
+            "order_accuracy",
+            "self_service_adoption",
+            kf.Kpi("repeat_purchase_rate", method="kaplan_meier"),
+            "retention",
+            "purchase_frequency",
+            "self_service_customers",
+        ],
+        "rep_id",
+    ),
+    "tickets": (["first_contact_resolution", "resolution_time"], "region"),
+    "quotes": (["time_to_quote", "quote_win_rate"], "region"),
+}
+
+
+def uneven_parts(table: pa.Table, seed: int) -> list[pa.Table]:
+    """Split into parts of random sizes, with an empty one, in shuffled row order."""
+    rng = np.random.default_rng(seed)
+    table = table.take(rng.permutation(table.num_rows))
+    cuts = np.sort(rng.choice(table.num_rows, 5, replace=False))
+    bounds = [0, *cuts.tolist(), table.num_rows]
+    parts = [table.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [table.slice(0, 0), *parts]
+
+
+def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert list(got.columns) == list(expected.columns)
+    assert len(got) == len(expected)
+    for col in expected.columns:
+        a, b = got[col], expected[col]
+        if pd.api.types.is_float_dtype(b):
+            np.testing.assert_allclose(
+                a.to_numpy(float), b.to_numpy(float), rtol=1e-12, equal_nan=True, err_msg=col
+            )
+        else:
+            pd.testing.assert_series_equal(a, b, check_names=False, obj=col)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_merged_partials_equal_one_scan(demo: kf.demo.DemoData, family: str) -> None:
+    kpis, by = FAMILIES[family]
+    table = demo[family]
+    expected = kf.compute(table, kpis, by=by, period="quarter", as_of=AS_OF)
+    parts = [
+        kf.compute(p, kpis, by=by, period="quarter", as_of=AS_OF, partial=True)
+        for p in uneven_parts(table, seed=len(family))
+    ]
+    # any grouping: a tree of merges equals one flat merge
+    tree = kf.merge_partials([kf.merge_partials(parts[:3]), kf.merge_partials(parts[3:])])
+    assert_same(kf.finalize(tree), expected)
+    assert_same(kf.finalize(parts[::-1]), expected.loc[:, expected.columns])
+
+
+def test_segment_in_one_part_only() -> None:
+    a = pd.DataFrame({"rep_id": ["x", "x"], "score": [10, 9]})
+    b = pd.DataFrame({"rep_id": ["y"], "score": [2]})
+    parts = [kf.compute(df, ["nps"], by="rep_id", partial=True) for df in (a, b)]
+    assert kf.finalize(parts)["rep_id"].tolist() == ["x", "y"]
+
+
+def test_partials_refuse_to_mix_and_old_versions() -> None:
+    df = pd.DataFrame({"rep_id": ["x"], "score": [10]})
+    p1 = kf.compute(df, ["nps"], by="rep_id", partial=True)
+    p2 = kf.compute(df, ["nps"], partial=True)
+    with pytest.raises(kf.KpiInputError, match="different request"):
+        kf.merge_partials([p1, p2])
+    old = bytearray(p1.to_bytes())
+    old[4] = 99  # another format version
+    with pytest.raises(kf.KpiInputError, match="format 99"):
+        kf.finalize(bytes(old))
+    with pytest.raises(kf.KpiInputError, match="not a kpiforge partial"):
+        kf.finalize(b"hello")
+    with pytest.raises(kf.KpiInputError, match="explicit as_of"):
+        day = pd.to_datetime(["2025-01-02"])
+        orders = pd.DataFrame(
+            {
+                "ordered_at": day,
+                "promised_date": day,
+                "delivered_date": day,
+                "quantity": [1.0],
+                "quantity_delivered": [1.0],
+            }
+        )
+        kf.compute(orders, ["otif"], partial=True)
+    import pickle
+
+    assert pickle.loads(pickle.dumps(p1)).to_bytes() == p1.to_bytes()
+
+
+def test_dask_on_a_local_cluster(demo: kf.demo.DemoData) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    import kpiforge.dask
+
+    orders = demo.orders.to_pandas(date_as_object=False)
+    kpis = ["otif", kf.Kpi("repeat_purchase_rate"), "revenue"]
+    expected = kf.compute(orders, kpis, by="region", period="quarter")
+    ddf = dd.from_pandas(orders, npartitions=7)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        got = kpiforge.dask.compute(ddf, kpis, by="region", period="quarter", split_every=3)
+    assert_same(got, expected)
+
+
+def test_streamed_batches_equal_one_scan(demo: kf.demo.DemoData) -> None:
+    r = demo.responses
+    expected = kf.compute(r, ["nps", "csat"], by="rep_id", period="month")
+
+    def batches():  # a Python generator: pulled batch by batch from Rust
+        yield from r.to_batches(max_chunksize=777)
+
+    reader = pa.RecordBatchReader.from_batches(r.schema, batches())
+    assert_same(kf.compute(reader, ["nps", "csat"], by="rep_id", period="month"), expected)
+
+
+STREAM_SCRIPT = textwrap.dedent("""
+    import resource, sys
+    import numpy as np, pyarrow as pa
+    import kpiforge as kf
+
+    rows, batch = int(sys.argv[1]), 500_000
+    schema = pa.schema([("rep_id", pa.int32()), ("score", pa.int8()),
+                        ("responded_at", pa.date32())])
+    def batches():
+        rng = np.random.default_rng(0)
+        for start in range(0, rows, batch):
+            yield pa.record_batch([
+                pa.array(rng.integers(0, 500, batch, dtype=np.int32)),
+                pa.array(rng.integers(0, 11, batch, dtype=np.int8)),
+                pa.array(rng.integers(19000, 20000, batch).astype("int32"), pa.date32()),
+            ], schema=schema)
+    reader = pa.RecordBatchReader.from_batches(schema, batches())
+    out = kf.nps(reader, by="rep_id", period="quarter", output="arrow", survey_type=None)
+    assert sum(out["n"].to_pylist()) == rows
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+""")
+
+
+def test_streaming_memory_is_bounded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # 60M rows are ~360 MB of Arrow data; streamed, the process stays far below that.
+    script = tmp_path / "stream.py"
+    script.write_text(STREAM_SCRIPT)
+    small = subprocess.run(
+        [sys.executable, str(script), "1000000"], capture_output=True, text=True, check=True
+    )
+    big = subprocess.run(
+        [sys.executable, str(script), "60000000"], capture_output=True, text=True, check=True
+    )
+    base, peak = int(small.stdout.split()[-1]), int(big.stdout.split()[-1])
+    assert peak - base < 150, f"peak RSS grew from {base} MiB to {peak} MiB"
+
+
+def test_gil_is_released_while_rust_works() -> None:
+    n = 20_000_000
+    t = pa.table(
+        {
+            "score": pa.array(np.arange(n) % 11, pa.int64()),
+            "seg": pa.array(np.arange(n) % 1000, pa.int32()),
+        }
+    )
+    ticks = 0
+    stop = threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    worker = threading.Thread(target=count)
+    worker.start()
+    start = time.perf_counter()
+    kf.nps(t, by="seg", threads=1)
+    elapsed = time.perf_counter() - start
+    stop.set()
+    worker.join()
+    # the other thread kept running during the computation
+    assert ticks > 0.2 * elapsed / 0.001 * 0.5 or elapsed < 0.05
+
+
+def test_ctrl_c_interrupts_within_a_second() -> None:
+    schema = pa.schema([("score", pa.int64())])
+
+    def endless():
+        chunk = pa.record_batch([pa.array(np.arange(1_000_000) % 11)], schema=schema)
+        while True:
+            yield chunk
+
+    reader = pa.RecordBatchReader.from_batches(schema, endless())
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        kf.nps(reader, survey_type=None)
+    assert time.perf_counter() - start < 1.5
