@@ -450,14 +450,24 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
                 }
                 None => (0, 1),
             };
+            // Bucket each distinct day once: a chunk spans few days, so a table
+            // indexed by day replaces the calendar arithmetic per row.
+            let (lo, hi) = day_range.unwrap_or((0, -1));
+            let table: Vec<u32> = if hi >= lo && ((hi - lo) as usize) < (1 << 16) {
+                (lo..=hi).map(|d| (periods.ordinal(d) - base) as u32).collect()
+            } else {
+                Vec::new()
+            };
             let ords: Vec<u32> = days
                 .iter()
                 .map(|&d| {
                     if d == NULL_DAY {
                         diag.record(name, "with a null date (a period was asked for)", || "null".to_string());
                         SKIP
-                    } else {
+                    } else if table.is_empty() {
                         (periods.ordinal(d) - base) as u32
+                    } else {
+                        table[(d - lo) as usize]
                     }
                 })
                 .collect();
@@ -473,6 +483,7 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
     };
 
     let mut filtered = Vec::new();
+    let mut column_codes = crate::filter::ColumnCodes::default();
     let states = plan
         .kpis
         .iter()
@@ -481,7 +492,7 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
             let cells_for_kpi: &[u32] = match &bound.filter {
                 None => &cell_codes,
                 Some(filter) => {
-                    filter.apply(batch, &cell_codes, &mut filtered);
+                    filter.apply(batch, &cell_codes, &mut filtered, &mut column_codes);
                     &filtered
                 }
             };
@@ -498,7 +509,7 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
             let cells_for_kpi: &[u32] = match &bound.filter {
                 None => &cell_codes,
                 Some(filter) => {
-                    filter.apply(batch, &cell_codes, &mut filtered);
+                    filter.apply(batch, &cell_codes, &mut filtered, &mut column_codes);
                     &filtered
                 }
             };

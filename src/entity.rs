@@ -261,27 +261,38 @@ impl<K: EntityKpi> DynEntity for K {
         ctx: &WalkCtx,
         parallel: bool,
     ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>) {
-        let mut visits =
-            history.downcast::<History<K::Event>>().expect("history of the KPI's own type").visits;
-        // Stable: same-day visits keep input order, so the walk is deterministic.
-        if parallel {
-            visits.par_sort_by_key(|v| (v.customer, v.day));
-        } else {
-            visits.sort_by_key(|v| (v.customer, v.day));
+        let history = history.downcast::<History<K::Event>>().expect("history of the KPI's own type");
+        let customers = history.index.len();
+        let visits = history.visits;
+        // Counting sort by customer (ids are dense), stable: each customer's
+        // visits keep input order; the walk sorts them by day if needed.
+        let mut starts = vec![0usize; customers + 1];
+        for v in &visits {
+            starts[v.customer as usize + 1] += 1;
         }
-        let mut runs = Vec::new();
-        let mut start = 0;
-        for i in 1..=visits.len() {
-            if i == visits.len() || visits[i].customer != visits[start].customer {
-                runs.push(start..i);
-                start = i;
-            }
+        for c in 0..customers {
+            starts[c + 1] += starts[c];
         }
+        let mut next = starts.clone();
+        let mut by_customer = visits.clone();
+        for v in visits {
+            let slot = &mut next[v.customer as usize];
+            by_customer[*slot] = v;
+            *slot += 1;
+        }
+        let visits = by_customer;
+        let runs: Vec<std::ops::Range<usize>> =
+            (0..customers).map(|c| starts[c]..starts[c + 1]).filter(|r| !r.is_empty()).collect();
         let walk_group = |group: &[std::ops::Range<usize>]| {
             let mut sink = CellSink::new();
             for run in group {
+                // Sorted by day, stably (same-day visits keep input order);
+                // input sorted by time needs no copy.
+                let mut history = std::borrow::Cow::Borrowed(&visits[run.clone()]);
+                if !history.windows(2).all(|w| w[0].day <= w[1].day) {
+                    history.to_mut().sort_by_key(|v| v.day);
+                }
                 // Orders after as_of have not happened yet as far as the KPIs are concerned.
-                let history = &visits[run.clone()];
                 let seen = history.partition_point(|v| v.day <= ctx.as_of);
                 if seen > 0 {
                     EntityKpi::walk(self, &history[..seen], &mut sink, ctx);

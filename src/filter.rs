@@ -5,7 +5,7 @@ use arrow_schema::{DataType, Schema};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ingest::{find_column, Strings};
+use crate::ingest::find_column;
 use crate::keys::{encode_column, KeyValue, SKIP};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -52,38 +52,43 @@ impl Filter {
     }
 
     /// Copy `cells` into `out`, with [`SKIP`] for the rows the filter rejects.
-    pub fn apply(&self, batch: &RecordBatch, cells: &[u32], out: &mut Vec<u32>) {
+    /// `codes` encodes each filter column once per chunk for all KPIs of the call.
+    pub fn apply(&self, batch: &RecordBatch, cells: &[u32], out: &mut Vec<u32>, codes: &mut ColumnCodes) {
         out.clear();
         out.extend_from_slice(cells);
-        let mut codes = Vec::new();
         for (index, accepted) in &self.conditions {
-            let column = batch.column(*index);
-            if let Some(s) = Strings::new(column.as_ref()) {
-                // Plain strings: compare in place, no encoding.
-                let wanted: Vec<Option<&str>> = accepted
-                    .iter()
-                    .map(|k| match k {
-                        KeyValue::Str(s) => Some(&**s),
-                        _ => None,
-                    })
-                    .collect();
-                for (i, cell) in out.iter_mut().enumerate() {
-                    let v = if s.nulls().is_some_and(|n| n.is_null(i)) { None } else { Some(s.value(i)) };
-                    if !wanted.contains(&v) {
-                        *cell = SKIP;
-                    }
-                }
-                continue;
-            }
-            // Other types (dictionaries, ints, bools): encode, then test each distinct value once.
-            let distinct = encode_column(column.as_ref(), &mut codes);
+            // Test each distinct value once, then every row by its code.
+            let (row_codes, distinct) = codes.get(batch, *index);
             let keep: Vec<bool> = distinct.iter().map(|v| accepted.contains(v)).collect();
-            for (cell, &code) in out.iter_mut().zip(&codes) {
+            for (cell, &code) in out.iter_mut().zip(row_codes) {
                 if !keep[code as usize] {
                     *cell = SKIP;
                 }
             }
         }
+    }
+}
+
+/// Columns of one chunk encoded to codes (see [`encode_column`]), each once.
+#[derive(Default)]
+pub struct ColumnCodes {
+    encoded: Vec<(usize, Vec<u32>, Vec<KeyValue>)>,
+}
+
+impl ColumnCodes {
+    /// Row codes and distinct values of column `index` of `batch` (the chunk this cache is for).
+    pub fn get(&mut self, batch: &RecordBatch, index: usize) -> (&[u32], &[KeyValue]) {
+        let pos = match self.encoded.iter().position(|(i, _, _)| *i == index) {
+            Some(pos) => pos,
+            None => {
+                let mut codes = Vec::new();
+                let distinct = encode_column(batch.column(index).as_ref(), &mut codes);
+                self.encoded.push((index, codes, distinct));
+                self.encoded.len() - 1
+            }
+        };
+        let (_, codes, distinct) = &self.encoded[pos];
+        (codes, distinct)
     }
 }
 

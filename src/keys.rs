@@ -153,16 +153,34 @@ pub fn encode_column(array: &dyn Array, codes: &mut Vec<u32>) -> Vec<KeyValue> {
     match array.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             let s = Strings::new(array).expect("string type checked");
-            let mut map: FastMap<Option<&str>, u32> = fast_map(64);
+            let mut map: FastMap<&str, u32> = fast_map(64);
             let mut values = Vec::new();
+            let mut null_code = None;
             let nulls = s.nulls().filter(|n| n.null_count() > 0);
+            // The previous row's value: exports sorted by segment hash once per run.
+            let mut last: Option<(&str, u32)> = None;
             for i in 0..s.len() {
-                let v = if nulls.is_some_and(|n| n.is_null(i)) { None } else { Some(s.value(i)) };
+                if nulls.is_some_and(|n| n.is_null(i)) {
+                    let code = *null_code.get_or_insert_with(|| {
+                        values.push(KeyValue::Null);
+                        values.len() as u32 - 1
+                    });
+                    codes.push(code);
+                    continue;
+                }
+                let v = s.value(i);
+                if let Some((lv, lc)) = last {
+                    if lv == v {
+                        codes.push(lc);
+                        continue;
+                    }
+                }
                 let next = values.len() as u32;
                 let code = *map.entry(v).or_insert_with(|| {
-                    values.push(v.map_or(KeyValue::Null, |v| KeyValue::Str(v.into())));
+                    values.push(KeyValue::Str(v.into()));
                     next
                 });
+                last = Some((v, code));
                 codes.push(code);
             }
             values
