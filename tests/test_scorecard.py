@@ -174,7 +174,7 @@ def test_flags() -> None:
     card = kf.scorecard(
         responses=pd.concat([df.assign(survey_type="nps"), df2]), by="region", period="2025-Q2"
     )
-    assert card["flags"].iloc[0][0].startswith("at risk: 2 KPIs red (nps, csat_mean)")
+    assert card["flags"].iloc[0][0].startswith("at risk: 2 KPIs clearly off target (nps, csat_mean)")
 
 
 def test_default_period_is_latest_complete(demo: kf.demo.DemoData) -> None:

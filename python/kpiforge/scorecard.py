@@ -322,8 +322,10 @@ def scorecard(
       ``rank`` (1 = best), ``peers`` and ``percentile`` (share of peers it beats)
       use it when ``shrink=True``.
     - ``flags``: the segment's flags with reasons: *at risk* when two or more
-      KPIs are red, *churn risk* when revenue falls more than 30% QoQ or
-      retention is below 50%.
+      KPIs are clearly off target (red, and the whole interval misses the
+      target, so small-sample noise does not raise it), *churn risk* when
+      revenue falls more than 30% QoQ or retention (of at least 10 customers)
+      is below 50%.
 
     Args:
         responses, orders, tickets, quotes: the tables (any accepted input type);
@@ -494,9 +496,16 @@ def scorecard(
     flags: dict[tuple[Any, ...], list[str]] = {}
     for key, g in rows.groupby([*segments, "period"], sort=False, dropna=False):
         reasons = []
-        red = g.loc[g["status"] == "red", "kpi"].tolist()
-        if len(red) >= 2:
-            reasons.append(f"at risk: {len(red)} KPIs red ({', '.join(red)})")
+        # Red on noise is not a risk: only KPIs whose whole interval misses the
+        # target count (without an interval, the shrunk estimate must be red too).
+        red = g[g["status"] == "red"]
+        higher = red["direction"] != "lower"
+        bound = red["ci_high"].where(higher, red["ci_low"]).fillna(red["shrunk"])
+        clear = red[(bound < red["target"]).where(higher, bound > red["target"])]
+        if len(clear) >= 2:
+            reasons.append(
+                f"at risk: {len(clear)} KPIs clearly off target ({', '.join(clear['kpi'])})"
+            )
         rev = g.loc[g["kpi"] == "revenue", "qoq_pct"]
         if len(rev) and rev.iloc[0] < -30:
             reasons.append(f"churn risk: revenue {rev.iloc[0]:+.0f}% QoQ")
