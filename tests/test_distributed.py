@@ -222,3 +222,31 @@ def test_ctrl_c_interrupts_within_a_second() -> None:
     with pytest.raises(KeyboardInterrupt):
         kf.nps(reader, survey_type=None)
     assert time.perf_counter() - start < 1.5
+
+
+def test_spark_local_session(demo: kf.demo.DemoData, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pyspark = pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    import kpiforge.spark
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("kpiforge-test")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    try:
+        import pyarrow.parquet as pq
+
+        kpis = ["otif", kf.Kpi("repeat_purchase_rate"), "revenue"]
+        expected = kf.compute(demo.orders, kpis, by="region", period="quarter")
+        pq.write_table(demo.orders, tmp_path / "orders.parquet")
+        sdf = spark.read.parquet(str(tmp_path / "orders.parquet")).repartition(5)
+        got = kpiforge.spark.compute(sdf, kpis, by="region", period="quarter")
+        assert_same(got, expected)
+    finally:
+        spark.stop()
+    assert pyspark.__version__
