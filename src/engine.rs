@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ingest::{find_column, Diagnostics, Issue};
 use crate::keys::{self, fast_map, KeyColumn, KeyValue, SKIP};
-use crate::period::{DateReader, PeriodUnit, Periods, NULL_DAY};
+use crate::period::{in_year_range, DateReader, PeriodUnit, Periods, MAX_DAY, MIN_DAY, NULL_DAY};
 use crate::registry::{self, Built};
 
 /// Rows per chunk. Fixed (not derived from the thread count) so that chunk
@@ -403,11 +403,17 @@ impl Plan {
     }
 }
 
-/// Parse `YYYY-MM-DD` into days since 1970-01-01.
+/// Parse `YYYY-MM-DD` (years 0001-9999) into days since 1970-01-01.
 pub fn parse_iso_date(s: &str) -> Result<i32> {
-    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| Error::param(format!("as_of must be a date like 2025-09-30, got '{s}'")))?;
-    Ok((d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32)
+    let bad = || {
+        Error::column("as_of", format!("as_of must be a date like 2025-09-30 (years 0001-9999), got '{s}'"))
+    };
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| bad())?;
+    let day = (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days();
+    if !(i64::from(MIN_DAY)..=i64::from(MAX_DAY)).contains(&day) {
+        return Err(bad());
+    }
+    Ok(day as i32)
 }
 
 /// A chunk's contribution: its distinct cells and one state vector per KPI.
@@ -434,26 +440,33 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
         reader.days(batch.column(*index).as_ref(), &mut days);
         days
     });
-    let day_range = days.as_ref().and_then(|days| {
-        let (lo, hi) = days
-            .iter()
-            .filter(|&&d| d != NULL_DAY)
-            .fold((i32::MAX, i32::MIN), |(lo, hi), &d| (lo.min(d), hi.max(d)));
-        (lo <= hi).then_some((lo, hi))
-    });
+    let range_of = |keep: fn(i32) -> bool| {
+        days.as_ref().and_then(|days| {
+            let (lo, hi) = days
+                .iter()
+                .filter(|&&d| keep(d))
+                .fold((i32::MAX, i32::MIN), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+            (lo <= hi).then_some((lo, hi))
+        })
+    };
+    // Every date, for bucketing; the dates within years 0001-9999, for the default as_of.
+    let all_days = range_of(|d| d != NULL_DAY);
+    let day_range = range_of(in_year_range);
     let mut cell_codes = Vec::new();
     let cells: Vec<(u32, i32)> = match (&days, &plan.periods, &plan.date) {
         (Some(days), Some(periods), Some((_, name, _))) => {
-            let (base, span) = match day_range {
-                Some((lo, hi)) => {
-                    (periods.ordinal(lo), (periods.ordinal(hi) - periods.ordinal(lo)) as usize + 1)
-                }
+            // Ordinals span up to 2^32 - 1 (dates at both ends of i32): differences in i64.
+            let (base, span) = match all_days {
+                Some((lo, hi)) => (
+                    periods.ordinal(lo),
+                    (i64::from(periods.ordinal(hi)) - i64::from(periods.ordinal(lo))) as usize + 1,
+                ),
                 None => (0, 1),
             };
             // Bucket each distinct day once: a chunk spans few days, so a table
             // indexed by day replaces the calendar arithmetic per row.
-            let (lo, hi) = day_range.unwrap_or((0, -1));
-            let table: Vec<u32> = if hi >= lo && ((hi - lo) as usize) < (1 << 16) {
+            let (lo, hi) = all_days.unwrap_or((0, -1));
+            let table: Vec<u32> = if hi >= lo && i64::from(hi) - i64::from(lo) < (1 << 16) {
                 (lo..=hi).map(|d| (periods.ordinal(d) - base) as u32).collect()
             } else {
                 Vec::new()
@@ -465,7 +478,7 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
                         diag.record(name, "with a null date (a period was asked for)", || "null".to_string());
                         SKIP
                     } else if table.is_empty() {
-                        (periods.ordinal(d) - base) as u32
+                        (i64::from(periods.ordinal(d)) - i64::from(base)) as u32
                     } else {
                         table[(d - lo) as usize]
                     }
@@ -473,7 +486,7 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
                 .collect();
             keys::combine(&key_codes, &ords, span, &mut cell_codes)
                 .into_iter()
-                .map(|(k, p)| (k, base + p as i32))
+                .map(|(k, p)| (k, (i64::from(base) + i64::from(p)) as i32))
                 .collect()
         }
         _ => {
@@ -698,7 +711,9 @@ pub fn run_partial(
     cancel: Cancel,
 ) -> Result<Vec<u8>> {
     let plan = Plan::new(request, &schema)?;
-    if plan.as_of.is_none() && !plan.observed_dates(&schema, request.tz.as_deref())?.is_empty() {
+    // Resolved even with an explicit as_of, as `run` does: a bad column or tz fails alike.
+    let observed = plan.observed_dates(&schema, request.tz.as_deref())?;
+    if plan.as_of.is_none() && !observed.is_empty() {
         return Err(Error::param(
             "partial results of KPIs that censor at as_of (otif, time_to_quote, resolution_time) need an \
              explicit as_of=, so that every part censors alike",
@@ -818,7 +833,7 @@ fn latest_day(batches: &[RecordBatch], columns: &[(usize, DateReader)]) -> Optio
             columns.iter().filter_map(move |(index, reader)| {
                 let mut days = Vec::new();
                 reader.days(b.column(*index).as_ref(), &mut days);
-                days.into_iter().filter(|&d| d != NULL_DAY).max()
+                days.into_iter().filter(|&d| in_year_range(d)).max()
             })
         })
         .max()
@@ -910,11 +925,17 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         bound.kpi.resize(states.as_mut(), n_cells);
     }
 
+    // Rank the distinct keys once, then sort the cells by (rank, period) as integers.
+    let mut by_key: Vec<u32> = (0..acc.keys.len() as u32).collect();
+    by_key.sort_by(|&a, &b| acc.keys[a as usize].cmp(&acc.keys[b as usize]));
+    let mut rank = vec![0u32; acc.keys.len()];
+    for (r, &k) in by_key.iter().enumerate() {
+        rank[k as usize] = r as u32;
+    }
     let mut order: Vec<u32> = (0..acc.cells.len() as u32).collect();
-    order.sort_by(|&a, &b| {
-        let (ka, pa) = acc.cells[a as usize];
-        let (kb, pb) = acc.cells[b as usize];
-        acc.keys[ka as usize].cmp(&acc.keys[kb as usize]).then(pa.cmp(&pb))
+    order.sort_unstable_by_key(|&c| {
+        let (k, p) = acc.cells[c as usize];
+        (rank[k as usize], p)
     });
 
     let mut fields: Vec<Field> = Vec::new();
@@ -929,9 +950,11 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         let mut label = StringBuilder::new();
         let mut start = Date32Builder::new();
         let mut partial = BooleanBuilder::new();
+        // Few distinct periods, many rows: format each label once.
+        let mut labels: hashbrown::HashMap<i32, String> = hashbrown::HashMap::new();
         for &c in &order {
             let ord = acc.cells[c as usize].1;
-            label.append_value(periods.label(ord));
+            label.append_value(labels.entry(ord).or_insert_with(|| periods.label(ord)).as_str());
             start.append_value(periods.start(ord));
             partial.append_value(as_of.is_some_and(|d| periods.end(ord) > d));
         }

@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::filter::Condition;
 use crate::ingest::{find_column, Diagnostics};
 use crate::keys::{encode_column, fast_map, KeyValue, SKIP};
-use crate::period::{Periods, NULL_DAY};
+use crate::period::{format_day, in_year_range, Periods, NULL_DAY};
 
 /// One row of a customer's history.
 #[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
@@ -205,6 +205,11 @@ impl<K: EntityKpi> DynEntity for K {
             let day = days[row];
             if day == NULL_DAY {
                 diag.record(date_name, "with a null date", || "null".to_string());
+                continue;
+            }
+            if !in_year_range(day) {
+                // A history spanning millions of days is garbage, and its day arithmetic overflows.
+                diag.record(date_name, "with a date outside the years 0001-9999", || format_day(day));
                 continue;
             }
             if matches!(customers[codes[row] as usize], KeyValue::Null) {

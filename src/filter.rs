@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ingest::find_column;
-use crate::keys::{encode_column, KeyValue, SKIP};
+use crate::keys::{canonical, encode_column, KeyValue, SKIP};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +31,18 @@ impl Filter {
         for c in conditions {
             let index = find_column(schema, &c.column, "where")?;
             let dt = schema.field(index).data_type();
+            // Rows are matched through their key codes: only key types can be filtered on
+            // (a null-only condition would otherwise reach a column that cannot be encoded).
+            if crate::keys::key_out_type(dt).is_none() {
+                return Err(Error::column(
+                    &c.column,
+                    format!(
+                        "column '{}' (where=) has type {dt}, which cannot be filtered on; use strings, \
+                         integers, booleans, dates or a dictionary/categorical column",
+                        c.column
+                    ),
+                ));
+            }
             let values = c
                 .values
                 .iter()
@@ -110,8 +122,13 @@ fn key_for(dt: &DataType, v: &serde_json::Value) -> Option<KeyValue> {
         DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
             v.as_u64().map(KeyValue::UInt)
         }
-        DataType::Float32 | DataType::Float64 => match v {
-            J::Number(n) => n.as_f64().map(KeyValue::Float),
+        // As the column's keys are encoded: a float32 value widened, -0.0 as 0.0.
+        DataType::Float32 => match v {
+            J::Number(n) => n.as_f64().map(|x| KeyValue::Float(canonical(x as f32 as f64))),
+            _ => None,
+        },
+        DataType::Float64 => match v {
+            J::Number(n) => n.as_f64().map(|x| KeyValue::Float(canonical(x))),
             _ => None,
         },
         _ => None,

@@ -122,7 +122,7 @@ pub fn resolve(schema: &Schema, by: &[String]) -> Result<Vec<KeyColumn>> {
         .collect()
 }
 
-fn key_out_type(dt: &DataType) -> Option<DataType> {
+pub(crate) fn key_out_type(dt: &DataType) -> Option<DataType> {
     Some(match dt {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
         DataType::Dictionary(_, v) => return key_out_type(v),
@@ -272,7 +272,7 @@ pub fn encode_column(array: &dyn Array, codes: &mut Vec<u32>) -> Vec<KeyValue> {
 }
 
 /// One NaN and one zero, so equal-looking keys group together.
-fn canonical(v: f64) -> f64 {
+pub(crate) fn canonical(v: f64) -> f64 {
     if v.is_nan() {
         f64::NAN
     } else if v == 0.0 {

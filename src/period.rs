@@ -27,6 +27,18 @@ use crate::{Error, Result};
 /// The day value that stands for a null date in a `Vec<i32>` of days.
 pub const NULL_DAY: i32 = i32::MIN;
 
+/// 0001-01-01 and 9999-12-31: the dates that may anchor censoring (`as_of`)
+/// and customer histories. Days outside are garbage (a sentinel, a unit
+/// mix-up) that would make day arithmetic overflow or span millions of periods.
+pub const MIN_DAY: i32 = -719_162;
+pub const MAX_DAY: i32 = 2_932_896;
+
+/// True for a day within years 0001-9999 (see [`MIN_DAY`]).
+#[inline]
+pub fn in_year_range(day: i32) -> bool {
+    (MIN_DAY..=MAX_DAY).contains(&day)
+}
+
 const SECS_PER_DAY: i64 = 86_400;
 
 /// Width of the UTC buckets in which [`DateReader`] caches a zone's UTC offset.
@@ -347,6 +359,8 @@ enum DateKind {
     /// A timestamp without time zone: local wall time, never shifted.
     Naive(TimeUnit),
     Zoned(TimeUnit, Zone),
+    /// An all-null column (pandas and pyarrow infer type null for an all-missing column).
+    Null,
 }
 
 /// Reads an Arrow date or timestamp column as local days since 1970-01-01.
@@ -422,7 +436,7 @@ impl DateReader {
     /// A reader for a column of type `data_type`.
     ///
     /// Accepts `Date32`, `Date64` and `Timestamp` of any unit, with or without
-    /// a time zone. `tz` is the zone to bucket zoned timestamps in: an IANA
+    /// a time zone, and an all-null column of type `Null` (every day null). `tz` is the zone to bucket zoned timestamps in: an IANA
     /// name such as `"Europe/Berlin"` (case-sensitive) or a fixed offset such
     /// as `"+01:00"`; `None` buckets a zoned column in its own zone. Naive
     /// timestamps are local wall time already and dates have no time, so
@@ -453,6 +467,7 @@ impl DateReader {
             DataType::Date32 => (DateKind::Date32, None),
             DataType::Date64 => (DateKind::Date64, None),
             DataType::Timestamp(unit, None) => (DateKind::Naive(*unit), None),
+            DataType::Null => (DateKind::Null, None),
             DataType::Timestamp(unit, Some(own)) => match requested {
                 Some((name, zone)) => (DateKind::Zoned(*unit, zone), Some(name.to_string())),
                 None => {
@@ -495,6 +510,7 @@ impl DateReader {
         out.clear();
         out.reserve(array.len());
         match &self.kind {
+            DateKind::Null => out.resize(array.len(), NULL_DAY),
             DateKind::Date32 => map_days(array.as_primitive::<Date32Type>(), out, |d| d),
             DateKind::Date64 => map_days(array.as_primitive::<Date64Type>(), out, |ms| {
                 sat_i32(ms.div_euclid(SECS_PER_DAY * 1_000))
@@ -877,6 +893,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn year_range_bounds() {
+        assert_eq!(format_day(MIN_DAY), "0001-01-01");
+        assert_eq!(format_day(MAX_DAY), "9999-12-31");
+        assert!(in_year_range(0) && !in_year_range(MIN_DAY - 1) && !in_year_range(MAX_DAY + 1));
+        assert!(!in_year_range(NULL_DAY));
     }
 
     #[test]

@@ -669,6 +669,27 @@ pub fn wilson(successes: u64, n: u64, z: f64) -> Option<(f64, f64)> {
 /// the sample standard deviation (n - 1 denominator). `None` when `n < 2`,
 /// `sd` or `mean` is not finite, `sd < 0`, or the confidence level is outside
 /// (0, 1).
+/// The two-sided t quantile for `confidence` and `df`, memoised per thread: a
+/// result with many segments asks for the same few thousand degrees of freedom
+/// over and over, and each is a numerical inversion.
+fn t_upper_quantile(confidence: f64, df: u64) -> f64 {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static CACHE: RefCell<HashMap<(u64, u64), f64>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() > 1 << 16 {
+            cache.clear();
+        }
+        // Upper quantile via the lower tail, exact for levels close to 1.
+        *cache
+            .entry((confidence.to_bits(), df))
+            .or_insert_with(|| -student_t_quantile((1.0 - confidence) / 2.0, df as f64))
+    })
+}
+
 pub fn t_interval(mean: f64, sd: f64, n: u64, confidence: f64) -> Option<(f64, f64)> {
     if n < 2 || !sd.is_finite() || sd < 0.0 || !mean.is_finite() {
         return None;
@@ -676,8 +697,7 @@ pub fn t_interval(mean: f64, sd: f64, n: u64, confidence: f64) -> Option<(f64, f
     if !(confidence > 0.0 && confidence < 1.0) {
         return None;
     }
-    // Upper quantile via the lower tail, exact for levels close to 1.
-    let q = -student_t_quantile((1.0 - confidence) / 2.0, (n - 1) as f64);
+    let q = t_upper_quantile(confidence, n - 1);
     let half = q * sd / (n as f64).sqrt();
     Some((mean - half, mean + half))
 }

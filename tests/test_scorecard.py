@@ -174,7 +174,8 @@ def test_flags() -> None:
     card = kf.scorecard(
         responses=pd.concat([df.assign(survey_type="nps"), df2]), by="region", period="2025-Q2"
     )
-    assert card["flags"].iloc[0][0].startswith("at risk: 2 KPIs clearly off target (nps, csat_mean)")
+    flag = card["flags"].iloc[0][0]
+    assert flag.startswith("at risk: 2 KPIs clearly off target (nps, csat_mean)")
 
 
 def test_default_period_is_latest_complete(demo: kf.demo.DemoData) -> None:

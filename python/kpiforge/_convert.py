@@ -49,8 +49,10 @@ def _from_pandas(df: Any) -> pa.Table:
             try:
                 pa.array(df[name], from_pandas=True)
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-                types = df[name].map(type)
-                odd = df[name][types != types.mode().iloc[0]]
+                # Nulls (None, NaN, NaT) are missing values, not of another type.
+                present = df[name][df[name].notna()]
+                types = present.map(type)
+                odd = present[types != types.mode().iloc[0]] if len(present) else present
                 example = odd.iloc[0] if len(odd) else df[name].iloc[0]
                 raise KpiInputError(
                     f"column '{name}' mixes value types (e.g. numbers and strings) and cannot "

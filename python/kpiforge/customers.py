@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from kpiforge.kpis import Period, _single
 
@@ -192,6 +193,9 @@ def cohort_retention(
     table = _single(
         "cohort_retention", data, params, where, by=by, period=period, output="arrow", **options
     )
+    # Cells of other rows (no customer starts a cohort there) give no rows; dropping
+    # them first also spares converting the dates of rows dropped as invalid.
+    table = table.filter(pc.greater(table["cohort_size"], 0))
     keys = [
         c
         for c in table.column_names

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -68,18 +69,28 @@ class Kpi:
     def _spec(self) -> dict[str, Any]:
         conditions = []
         for column, values in self.where.items():
-            if isinstance(values, str) or not isinstance(values, Sequence):
+            if isinstance(values, str | bytes | bytearray) or not isinstance(values, Sequence):
                 values = [values]
-            conditions.append({"column": column, "values": [_plain(v) for v in values]})
+            conditions.append({"column": column, "values": [_plain(v, column) for v in values]})
         spec: dict[str, Any] = {"kind": self.kind, "where": conditions, "params": self.params}
         if self.name:
             spec["name"] = self.name
         return spec
 
 
-def _plain(value: Any) -> Any:
-    """A filter value as JSON: numpy scalars become Python ones."""
-    return value.item() if hasattr(value, "item") else value
+def _plain(value: Any, column: str) -> Any:
+    """A filter value as JSON: numpy scalars become Python ones; anything JSON cannot
+    carry (bytes, NaN, infinity, objects) is an error naming the column."""
+    value = value.item() if hasattr(value, "item") else value
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    raise KpiInputError(
+        f"where= value {value!r} for column '{column}' must be a string, a finite number, "
+        "a boolean or None",
+        column=str(column),
+    )
 
 
 def _as_of(value: Any) -> str | None:
@@ -164,9 +175,18 @@ def compute(
         >>> list(df.columns[4:8])
         ['nps_n', 'nps_missing', 'nps_invalid', 'nps_promoters']
     """
-    request = _request(kpis, by=by, period=period, date=date,
-                       fiscal_year_start=fiscal_year_start, tz=tz, as_of=as_of,
-                       confidence=confidence, on_invalid=on_invalid, threads=threads)
+    request = _request(
+        kpis,
+        by=by,
+        period=period,
+        date=date,
+        fiscal_year_start=fiscal_year_start,
+        tz=tz,
+        as_of=as_of,
+        confidence=confidence,
+        on_invalid=on_invalid,
+        threads=threads,
+    )
     if partial:
         from kpiforge.partial import Partial
 

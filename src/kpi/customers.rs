@@ -248,18 +248,24 @@ impl EntityKpi for RepeatPurchase {
         for (key, ord, i) in distinct_cells(history, ctx) {
             let anchor = history[i].day;
             // The first order on a later day; the history is sorted by day.
-            let gap = history[i..].iter().find(|w| w.day > anchor).map(|w| w.day - anchor);
+            // Day arithmetic in i64: a window may reach past the last day an i32 holds.
+            let (anchor, window, as_of) = (i64::from(anchor), i64::from(window), i64::from(ctx.as_of));
+            let gap =
+                history[i..].iter().find(|w| i64::from(w.day) > anchor).map(|w| i64::from(w.day) - anchor);
             let state = sink.at(key, ord);
             state.customers += 1;
-            if anchor + window > ctx.as_of {
+            if anchor + window > as_of {
                 state.censored += 1;
             } else {
                 state.eligible.add(gap.is_some_and(|g| g <= window));
             }
-            let observed = (ctx.as_of - anchor).min(window) as usize;
-            if state.km_events.len() <= window as usize {
-                state.km_events.resize(window as usize + 1, 0);
-                state.km_censored.resize(window as usize + 1, 0);
+            // Walked histories end at as_of, so 0 <= observed <= window. The
+            // Kaplan-Meier counts need indices up to `observed` only (not the
+            // whole window, which may be huge): absent entries count as 0.
+            let observed = (as_of - anchor).min(window) as usize;
+            if state.km_events.len() <= observed {
+                state.km_events.resize(observed + 1, 0);
+                state.km_censored.resize(observed + 1, 0);
             }
             match gap {
                 Some(g) if g <= window && g as usize <= observed => state.km_events[g as usize] += 1,
@@ -339,7 +345,7 @@ impl EntityKpi for Retention {
         for &(key, ord, _) in &cells {
             sink.at(key, ord).active += 1;
             // Next period: only once it has started by as_of.
-            if periods.start(ord + 1) <= ctx.as_of {
+            if ord < i32::MAX && periods.start(ord + 1) <= ctx.as_of {
                 let back = cells.iter().any(|&(_, o, _)| o == ord + 1);
                 sink.at(key, ord + 1).previous.add(back);
             }
@@ -417,7 +423,7 @@ impl EntityKpi for PurchaseFrequency {
             let state = sink.at(v.key, ctx.ord(v.day));
             state.orders += 1;
             if let Some(prev) = last_day.filter(|&d| d < v.day) {
-                state.gaps.values.push((v.day - prev) as f64);
+                state.gaps.values.push((i64::from(v.day) - i64::from(prev)) as f64);
             }
             last_day = Some(v.day);
         }
@@ -427,7 +433,7 @@ impl EntityKpi for PurchaseFrequency {
             let end = ctx.periods.map_or(ctx.as_of, |p| p.end(ord)).min(ctx.as_of);
             let state = sink.at(key, ord);
             state.customers += 1;
-            state.recency.values.push((end - last) as f64);
+            state.recency.values.push((i64::from(end) - i64::from(last)) as f64);
         }
     }
     fn fields(&self) -> Vec<Field> {
@@ -495,12 +501,12 @@ impl EntityKpi for Cohorts {
         seen.dedup();
         let state = sink.at(first.key, cohort);
         // Every period up to as_of has a count, zero when nobody came back.
-        let offsets = (ctx.ord(ctx.as_of) - cohort) as usize + 1;
+        let offsets = (i64::from(ctx.ord(ctx.as_of)) - i64::from(cohort)) as usize + 1;
         if state.active.len() < offsets {
             state.active.resize(offsets, 0);
         }
         for ord in seen {
-            let k = (ord - cohort) as usize;
+            let k = (i64::from(ord) - i64::from(cohort)) as usize;
             if state.active.len() <= k {
                 state.active.resize(k + 1, 0);
             }

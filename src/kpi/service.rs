@@ -95,6 +95,32 @@ enum DayOf {
     Zoned(arrow_array::timezone::Tz),
 }
 
+/// A duration between a zoned column (UTC instants) and a naive one (wall
+/// time) is off by the zone's UTC offset: refuse the pair, naming the naive column.
+fn check_same_zoning(schema: &Schema, [a, b]: [(usize, &str); 2]) -> Result<()> {
+    // Some(zone) for timestamps and dates; None for an all-null column (no durations).
+    let zone = |i: usize| match schema.field(i).data_type() {
+        DataType::Null => None,
+        DataType::Timestamp(_, tz) => Some(tz.clone()),
+        _ => Some(None),
+    };
+    let ((naive, naive_role), (zoned, zoned_role), tz) = match (zone(a.0), zone(b.0)) {
+        (Some(None), Some(Some(tz))) => (a, b, tz),
+        (Some(Some(tz)), Some(None)) => (b, a, tz),
+        _ => return Ok(()),
+    };
+    let (naive, zoned) = (schema.field(naive).name(), schema.field(zoned).name());
+    Err(Error::column(
+        naive,
+        format!(
+            "column '{naive}' ({naive_role}=) has no time zone but column '{zoned}' ({zoned_role}=) is in \
+             time zone {tz}: a duration between them would be off by the zone's UTC offset. Give both \
+             columns a time zone (pandas: df[col].dt.tz_localize(\"{tz}\")) or neither \
+             (df[col].dt.tz_localize(None))"
+        ),
+    ))
+}
+
 impl DayOf {
     fn for_column(schema: &Schema, index: usize) -> Result<Self> {
         let field = schema.field(index);
@@ -604,6 +630,7 @@ impl Kpi for SlaDuration {
         expect_instant(schema, start, start_role)?;
         let end = find_column(schema, &self.cols.end, end_role)?;
         expect_instant(schema, end, end_role)?;
+        check_same_zoning(schema, [(start, start_role), (end, end_role)])?;
         let class = find_column(schema, &self.cols.class, class_role)?;
         expect_labels(schema, class, class_role)?;
         self.index = [start, end, class];
@@ -653,7 +680,8 @@ impl Kpi for SlaDuration {
             state.n += 1;
             if let Some(e) = end {
                 state.answered += 1;
-                state.hours.values.push((e - start) as f64 / MICROS_PER_HOUR);
+                // i128: two instants at opposite ends of i64 (saturated garbage) must not overflow.
+                state.hours.values.push((i128::from(e) - i128::from(start)) as f64 / MICROS_PER_HOUR);
             }
             // Censoring: only deadlines that have passed by the end of the as_of day count.
             let deadline = start.saturating_add(sla);
