@@ -9,7 +9,12 @@
 //! ±100; merged per-batch partial results equal the one-scan result.
 //!
 //! CI runs 64 cases (`PROPTEST_CASES` overrides it): a long hunt is e.g.
-//! `PROPTEST_CASES=200000 cargo test --test fuzz_engine -- --nocapture`.
+//! `PROPTEST_CASES=200000 cargo test --test fuzz_engine -- --nocapture`
+//! (200,000 cases: about 12 minutes on 2 cores). Two switches help a hunt:
+//! `FUZZ_TRACE=1` prints each case's outcome (to see how many reach a result),
+//! `FUZZ_COLLECT=1` prints the first failure in one line and exits without
+//! shrinking (run it in a loop to list distinct failures quickly). Every failure
+//! found becomes a plain regression test at the end of this file.
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 

@@ -315,7 +315,7 @@ def repeat_reference(t: pa.Table) -> dict:
 def retention_reference(t: pa.Table) -> dict:
     df = t.to_pandas()
     df = df[df["ordered_at"] <= pd.Timestamp(AS_OF)].copy()
-    df["seg"] = df["seg"].map(seg_key)
+    df["seg"] = ["\0" if seg_key(v) is None else v for v in df["seg"]]  # NaN keys do not match
     period = df["ordered_at"].dt.to_period("Q")
     df["q"] = period
     active = {(s, q): set(g["customer_id"]) for (s, q), g in df.groupby(["seg", "q"], dropna=False)}
@@ -335,7 +335,7 @@ def retention_reference(t: pa.Table) -> dict:
     for ref in out.values():
         ref.setdefault("active_customers", 0)
         ref.setdefault("previous_customers", 0)
-    return {(None if pd.isna(s) else s, q): v for (s, q), v in out.items()}
+    return {(None if s == "\0" else s, q): v for (s, q), v in out.items()}
 
 
 # -- service: resolution time percentiles and first-contact resolution --
