@@ -418,6 +418,100 @@ def fcr_reference(t: pa.Table) -> dict:
     return out
 
 
+# -- ces (survey, scale 1-7, no period) --
+
+
+def ces_reference(t: pa.Table) -> dict:
+    out = {}
+    for k, g in cells(t.to_pandas(), False).items():
+        r = ref_mean_top(g["score"], top_min=6, hi=7)
+        out[k] = {
+            "n": r["n"],
+            "missing": r["missing"],
+            "ces_mean": r.get("mean"),
+            "ces_mean_ci_high": r.get("mean_ci_high"),
+            "ces_easy_pct": r.get("top_pct"),
+            "ces_easy_pct_ci_low": r.get("top_ci_low"),
+        }
+    return out
+
+
+# -- self-service adoption and cross-sell (orders: shares of orders) --
+
+CHANNELS = ["portal", "app", "phone", "branch", None]
+
+
+def channel_table(rows: list[tuple], _: str) -> pa.Table:
+    return pa.table(
+        {
+            "seg": segs(rows),
+            "channel": pa.array([r[1] for r in rows], pa.string()).dictionary_encode(),
+            "ordered_at": pa.array([day(r[2]) for r in rows], pa.timestamp("us")),
+        }
+    )
+
+
+def share_reference(t: pa.Table, column: str, hit: Callable[[Any], bool], name: str) -> dict:
+    df = t.to_pandas().assign(_date=lambda d: d["ordered_at"])
+    out = {}
+    for k, g in cells(df, True).items():
+        values = [v for v in g[column] if v is not None and v == v]
+        n, hits = len(values), sum(1 for v in values if hit(v))
+        out[k] = {
+            "n": n,
+            "missing": len(g) - n,
+            name: 100 * hits / n if n else None,
+            f"{name}_ci_high": wilson(hits, n)[1] if n else None,
+        }
+    return out
+
+
+def self_service_reference(t: pa.Table) -> dict:
+    return share_reference(t, "channel", lambda v: v in ("portal", "app"), "self_service_pct")
+
+
+def flag_table(rows: list[tuple], _: str) -> pa.Table:
+    return pa.table(
+        {
+            "seg": segs(rows),
+            "has_addon": pa.array([r[1] for r in rows], pa.bool_()),
+            "ordered_at": pa.array([day(r[2]) for r in rows], pa.timestamp("us")),
+        }
+    )
+
+
+def cross_sell_reference(t: pa.Table) -> dict:
+    return share_reference(t, "has_addon", bool, "cross_sell_pct")
+
+
+# -- quote win rate (service: won / decided) --
+
+
+def quote_table(rows: list[tuple], _: str) -> pa.Table:
+    return pa.table(
+        {
+            "seg": segs(rows),
+            "won": pa.array([r[1] for r in rows], pa.bool_()),
+            "requested_at": pa.array([day(r[2]) for r in rows], pa.timestamp("us")),
+        }
+    )
+
+
+def win_rate_reference(t: pa.Table) -> dict:
+    df = t.to_pandas().assign(_date=lambda d: d["requested_at"])
+    out = {}
+    for k, g in cells(df, True).items():
+        decided = [bool(v) for v in g["won"] if v is not None and v == v]
+        n, hits = len(decided), sum(decided)
+        out[k] = {
+            "n": n,
+            "undecided": len(g) - n,
+            "win_rate_pct": 100 * hits / n if n else None,
+            "win_rate_pct_ci_low": wilson(hits, n)[0] if n else None,
+        }
+    return out
+
+
 CASES = [
     Case(
         "nps", {}, rows_of(st.one_of(st.none(), st.integers(0, 10)), DAY), nps_table, nps_reference
@@ -488,6 +582,35 @@ CASES = [
         rows_of(DAY, st.sampled_from([True, False, None]), st.booleans()),
         fcr_table,
         fcr_reference,
+    ),
+    Case(
+        "ces",
+        {"scale": 7},
+        rows_of(st.one_of(st.none(), st.integers(1, 7))),
+        csat_table,
+        ces_reference,
+        period=None,
+    ),
+    Case(
+        "self_service_adoption",
+        {"channels": ["portal", "app"]},
+        rows_of(st.sampled_from(CHANNELS), DAY),
+        channel_table,
+        self_service_reference,
+    ),
+    Case(
+        "cross_sell",
+        {},
+        rows_of(st.sampled_from([True, False, None]), DAY),
+        flag_table,
+        cross_sell_reference,
+    ),
+    Case(
+        "quote_win_rate",
+        {},
+        rows_of(st.sampled_from([True, False, None]), DAY),
+        quote_table,
+        win_rate_reference,
     ),
 ]
 IDS = [c.kind for c in CASES]
