@@ -678,3 +678,38 @@ def test_every_family_is_covered() -> None:
     families = set(kf.catalog().set_index("name").loc[IDS, "family"])
     assert families == {"survey", "orders", "service"}, families
     assert {"repeat_purchase_rate", "retention"} <= set(IDS)  # the per-customer family
+
+
+# -- purchase frequency (per customer) --
+
+
+def frequency_reference(t: pa.Table) -> dict:
+    df = t.to_pandas().assign(_date=lambda d: d["ordered_at"])
+    df["_q"] = df["_date"].map(quarter_label)
+    gaps: dict[tuple, list[float]] = {}
+    for _, g in df.groupby("customer_id"):
+        days = sorted(g["_date"].unique())
+        for prev, cur in zip(days, days[1:], strict=False):
+            gap = (cur - prev) / pd.Timedelta(days=1)
+            today = g[g["_date"] == cur]
+            for seg in {(seg_key(s), q) for s, q in zip(today["seg"], today["_q"], strict=True)}:
+                gaps.setdefault(seg, []).append(gap)
+    out = {}
+    as_of = pd.Timestamp(AS_OF)
+    for k, g in cells(df, True).items():
+        end = min(pd.Period(k[1].replace("-", ""), "Q").end_time.normalize(), as_of)
+        last = g.groupby("customer_id")["_date"].max()
+        out[k] = {
+            "orders": len(g),
+            "customers": g["customer_id"].nunique(),
+            "days_between_orders_p50": float(np.median(gaps[k])) if k in gaps else None,
+            "days_since_last_order_p50": float(np.median((end - last).dt.days)),
+        }
+    return out
+
+
+FREQUENCY = Case(
+    "purchase_frequency", {}, rows_of(st.integers(0, 8), DAY), customer_table, frequency_reference
+)
+test_purchase_frequency_matches_pandas_reference = _reference_test(FREQUENCY)
+test_purchase_frequency_chunks_order_segments_threads = _invariance_test(FREQUENCY)

@@ -418,14 +418,25 @@ impl EntityKpi for PurchaseFrequency {
         out.resize(batch.num_rows(), Some(()));
     }
     fn walk(&self, history: &[Visit<()>], sink: &mut CellSink<FrequencyState>, ctx: &WalkCtx) {
-        let mut last_day: Option<i32> = None;
+        // The gap before an order day is counted once in each segment that has an
+        // order that day, so the result does not depend on the row order of ties.
+        let mut previous_day: Option<i32> = None;
+        let mut day: Option<i32> = None;
+        let mut credited: Vec<u32> = Vec::new();
         for v in history {
             let state = sink.at(v.key, ctx.ord(v.day));
             state.orders += 1;
-            if let Some(prev) = last_day.filter(|&d| d < v.day) {
-                state.gaps.values.push((i64::from(v.day) - i64::from(prev)) as f64);
+            if day != Some(v.day) {
+                previous_day = day;
+                day = Some(v.day);
+                credited.clear();
             }
-            last_day = Some(v.day);
+            if let Some(prev) = previous_day {
+                if !credited.contains(&v.key) {
+                    credited.push(v.key);
+                    state.gaps.values.push((i64::from(v.day) - i64::from(prev)) as f64);
+                }
+            }
         }
         for (key, ord, _) in distinct_cells(history, ctx) {
             let last =
