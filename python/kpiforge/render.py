@@ -691,18 +691,13 @@ def _year_earlier(df: pd.DataFrame, chosen: str) -> str | None:
     return str(hit.iloc[0]) if len(hit) else None
 
 
+_CHANGE_ABBREV = {"quarter": "QoQ", "week": "WoW", "month": "MoM", "year": "YoY", "day": "DoD"}
+
+
 def _change_abbrev(label: str) -> str:
-    if re.search(r"Q\d$", label):
-        return "QoQ"
-    if re.search(r"W\d{1,2}$", label):
-        return "WoW"
-    if re.fullmatch(r"(FY)?\d{4}-\d{2}", label):
-        return "MoM"
-    if re.fullmatch(r"(FY)?\d{4}", label):
-        return "YoY"
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", label):
-        return "DoD"
-    return "Change"
+    from kpiforge.scorecard import period_unit_of
+
+    return _CHANGE_ABBREV.get(period_unit_of(label) or "", "Change")
 
 
 def _split_flag(text: str) -> dict[str, str]:

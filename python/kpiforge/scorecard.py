@@ -182,7 +182,8 @@ def _column(kind: str, column: str) -> str:
     return column if column == kind or column.startswith(kind + "_") else f"{kind}_{column}"
 
 
-def _unit_of(label: str) -> str:
+def period_unit_of(label: str) -> str | None:
+    """The period unit of a label the engine writes (``2025-Q3`` -> ``quarter``), or None."""
     if re.fullmatch(r"(FY)?\d{4}-Q[1-4]", label):
         return "quarter"
     if re.fullmatch(r"\d{4}-\d{2}", label):
@@ -193,6 +194,13 @@ def _unit_of(label: str) -> str:
         return "week"
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", label):
         return "day"
+    return None
+
+
+def _unit_of(label: str) -> str:
+    unit = period_unit_of(label)
+    if unit is not None:
+        return unit
     raise KpiInputError(
         f"period={label!r} is not a period label like '2025-Q3', 'FY2026-Q1', '2025-07' or '2025'",
         column="period",
