@@ -888,6 +888,15 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
     let as_of = acc.as_of.or(acc.day_range.map(|(_, hi)| hi));
     let ctx = Ctx { as_of, ..plan.ctx.clone() };
 
+    // Rank the distinct keys once: the output is sorted by (rank, period), and
+    // the walks break same-day ties by rank, so input order never matters.
+    let mut by_key: Vec<u32> = (0..acc.keys.len() as u32).collect();
+    by_key.sort_by(|&a, &b| acc.keys[a as usize].cmp(&acc.keys[b as usize]));
+    let mut rank = vec![0u32; acc.keys.len()];
+    for (r, &k) in by_key.iter().enumerate() {
+        rank[k as usize] = r as u32;
+    }
+
     // Walk the customer histories; their cells join the row KPIs' cells.
     let histories = std::mem::take(&mut acc.histories);
     let mut walked = Vec::with_capacity(histories.len());
@@ -898,7 +907,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
             continue;
         };
         let wctx = WalkCtx { periods: plan.periods, as_of };
-        let (cells, states) = bound.kpi.walk_all(history, &wctx, parallel);
+        let (cells, states) = bound.kpi.walk_all(history, &wctx, &rank, parallel);
         let map: Vec<u32> = cells
             .into_iter()
             .map(|cell| {
@@ -925,13 +934,6 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         bound.kpi.resize(states.as_mut(), n_cells);
     }
 
-    // Rank the distinct keys once, then sort the cells by (rank, period) as integers.
-    let mut by_key: Vec<u32> = (0..acc.keys.len() as u32).collect();
-    by_key.sort_by(|&a, &b| acc.keys[a as usize].cmp(&acc.keys[b as usize]));
-    let mut rank = vec![0u32; acc.keys.len()];
-    for (r, &k) in by_key.iter().enumerate() {
-        rank[k as usize] = r as u32;
-    }
     let mut order: Vec<u32> = (0..acc.cells.len() as u32).collect();
     order.sort_unstable_by_key(|&c| {
         let (k, p) = acc.cells[c as usize];

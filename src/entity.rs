@@ -148,6 +148,7 @@ pub trait DynEntity: Send + Sync {
         &self,
         history: Box<dyn Any + Send>,
         ctx: &WalkCtx,
+        key_rank: &[u32],
         parallel: bool,
     ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>);
     /// Scatter walk states to global cells `map`, in a vector of `len` states.
@@ -264,6 +265,7 @@ impl<K: EntityKpi> DynEntity for K {
         &self,
         history: Box<dyn Any + Send>,
         ctx: &WalkCtx,
+        key_rank: &[u32],
         parallel: bool,
     ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>) {
         let history = history.downcast::<History<K::Event>>().expect("history of the KPI's own type");
@@ -291,11 +293,14 @@ impl<K: EntityKpi> DynEntity for K {
         let walk_group = |group: &[std::ops::Range<usize>]| {
             let mut sink = CellSink::new();
             for run in group {
-                // Sorted by day, stably (same-day visits keep input order);
-                // input sorted by time needs no copy.
+                // Sorted by day, then segment rank (a customer's first segment
+                // must not depend on row order); input sorted by time and
+                // segment needs no copy. Same-day visits of one segment keep
+                // input order: the walks treat them alike.
+                let order = |v: &Visit<K::Event>| (v.day, key_rank[v.key as usize]);
                 let mut history = std::borrow::Cow::Borrowed(&visits[run.clone()]);
-                if !history.windows(2).all(|w| w[0].day <= w[1].day) {
-                    history.to_mut().sort_by_key(|v| v.day);
+                if !history.windows(2).all(|w| order(&w[0]) <= order(&w[1])) {
+                    history.to_mut().sort_by_key(order);
                 }
                 // Orders after as_of have not happened yet as far as the KPIs are concerned.
                 let seen = history.partition_point(|v| v.day <= ctx.as_of);

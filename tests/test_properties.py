@@ -56,10 +56,17 @@ def check(out: pd.DataFrame, expected: dict, keys: list[str], rel: float = 1e-9)
             assert same(row[col], want, rel), (cell, col, row[col], want)
 
 
+def comparable(df: pd.DataFrame) -> pd.DataFrame:
+    """List cells (numpy arrays) as tuples, which pandas can compare."""
+    df = df.reset_index(drop=True)
+    for col in df.columns:
+        if df[col].dtype == object and any(isinstance(v, np.ndarray) for v in df[col]):
+            df[col] = [tuple(v) if isinstance(v, np.ndarray) else v for v in df[col]]
+    return df
+
+
 def assert_equal(got: pd.DataFrame, want: pd.DataFrame, rel: float = 1e-12) -> None:
-    pd.testing.assert_frame_equal(
-        got.reset_index(drop=True), want.reset_index(drop=True), check_exact=False, rtol=rel
-    )
+    pd.testing.assert_frame_equal(comparable(got), comparable(want), check_exact=False, rtol=rel)
 
 
 def seg_key(v: Any) -> Any:
@@ -713,3 +720,124 @@ FREQUENCY = Case(
 )
 test_purchase_frequency_matches_pandas_reference = _reference_test(FREQUENCY)
 test_purchase_frequency_chunks_order_segments_threads = _invariance_test(FREQUENCY)
+
+
+# -- time to quote (the SLA-duration kernel with quote types) --
+
+QUOTE_SLA = {"standard": 2.0, "custom": 30.0}
+
+
+def ttq_table(rows: list[tuple], _: str) -> pa.Table:
+    # (seg, requested minute, quote type, quoted?, seconds to quote)
+    requested = [BASE + dt.timedelta(minutes=r[1]) for r in rows]
+    return pa.table(
+        {
+            "seg": segs(rows),
+            "requested_at": pa.array(requested, pa.timestamp("us")),
+            "quoted_at": pa.array(
+                [
+                    o + dt.timedelta(seconds=r[4]) if r[3] else None
+                    for o, r in zip(requested, rows, strict=True)
+                ],
+                pa.timestamp("us"),
+            ),
+            "quote_type": pa.array([r[2] for r in rows]).dictionary_encode(),
+        }
+    )
+
+
+def ttq_reference(t: pa.Table) -> dict:
+    df = t.to_pandas().assign(_date=lambda d: d["requested_at"])
+    df["quote_type"] = df["quote_type"].astype(str)
+    as_of_end = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
+    out = {}
+    for k, g in cells(df, True).items():
+        hours = ((g["quoted_at"] - g["requested_at"]).dropna() / pd.Timedelta(hours=1)).to_numpy()
+        deadline = g["requested_at"] + pd.to_timedelta(g["quote_type"].map(QUOTE_SLA), unit="h")
+        passed = deadline < as_of_end
+        hit = g["quoted_at"].notna() & (g["quoted_at"] <= deadline) & passed
+        ref: dict[str, Any] = {
+            "n": len(g),
+            "open": int(g["quoted_at"].isna().sum()),
+            "pending": int((~passed).sum()),
+            "sla_n": int(passed.sum()),
+        }
+        if len(hours):
+            ref["p50_hours"], ref["p90_hours"] = np.percentile(hours, [50, 90])
+            ref["mean_hours"] = math.fsum(hours) / len(hours)
+        else:
+            ref["p50_hours"] = ref["p90_hours"] = ref["mean_hours"] = None
+        hits, due = int(hit.sum()), int(passed.sum())
+        ref["sla_pct"] = 100 * hits / due if due else None
+        ref["sla_pct_ci_low"] = wilson(hits, due)[0] if due else None
+        out[k] = ref
+    return out
+
+
+TIME_TO_QUOTE = Case(
+    "time_to_quote",
+    {"sla_hours": QUOTE_SLA},
+    rows_of(
+        st.integers(455 * 24 * 60 - 3 * 24 * 60, 455 * 24 * 60 + 24 * 60),  # around as_of
+        st.sampled_from(sorted(QUOTE_SLA)),
+        st.booleans(),
+        st.integers(0, 3 * 86_400),
+    )
+    | rows_of(
+        st.integers(0, 455 * 24 * 60),
+        st.sampled_from(sorted(QUOTE_SLA)),
+        st.booleans(),
+        st.integers(0, 3 * 86_400),
+    ),
+    ttq_table,
+    ttq_reference,
+)
+test_time_to_quote_matches_pandas_reference = _reference_test(TIME_TO_QUOTE)
+test_time_to_quote_chunks_order_segments_threads = _invariance_test(TIME_TO_QUOTE)
+
+
+# -- cohort retention (per customer; a first day in two segments) --
+
+
+def cohort_reference(t: pa.Table) -> dict:
+    df = t.to_pandas()
+    df["_q"] = df["ordered_at"].dt.to_period("Q")
+    last = pd.Timestamp(AS_OF).to_period("Q")
+    # Every (segment, quarter) with a row has an output row, empty unless a cohort starts there.
+    out: dict = {
+        (seg_key(s), quarter_label(q.start_time)): {"cohort_size": 0, "active_by_offset": ()}
+        for s, q in zip(df["seg"], df["_q"], strict=True)
+    }
+    counts: dict[tuple, list[int]] = {}
+    for _, g in df.groupby("customer_id"):
+        first = g["ordered_at"].dt.normalize().min()
+        on_first = [seg_key(s) for s in g.loc[g["ordered_at"].dt.normalize() == first, "seg"]]
+        # Sort order of the output: strings first, null last.
+        seg = min(on_first, key=lambda s: (s is None, s or ""))
+        cohort = first.to_period("Q")
+        active = counts.setdefault((seg, cohort), [0] * ((last - cohort).n + 1))
+        for q in set(g["_q"]):
+            active[(q - cohort).n] += 1
+    for (seg, cohort), active in counts.items():
+        out[(seg, quarter_label(cohort.start_time))] = {
+            "cohort_size": active[0],
+            "active_by_offset": tuple(active),
+        }
+    return out
+
+
+class CohortCase(Case):
+    def __call__(self, data: Any, **kw: Any) -> Any:
+        out = super().__call__(data, **kw)
+        return comparable(out) if isinstance(out, pd.DataFrame) else out
+
+
+COHORTS = CohortCase(
+    "cohort_retention",
+    {},
+    rows_of(st.integers(0, 5), st.integers(0, 60).map(lambda d: d * 7)),  # same days recur
+    customer_table,
+    cohort_reference,
+)
+test_cohort_retention_matches_pandas_reference = _reference_test(COHORTS)
+test_cohort_retention_chunks_order_segments_threads = _invariance_test(COHORTS)

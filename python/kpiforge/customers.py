@@ -162,9 +162,11 @@ def cohort_retention(
     """The acquisition-cohort x periods-since-first-order retention table.
 
     A customer's cohort is the period of their first order (and, with ``by``, the
-    segment of that order). For every cohort and ``periods_since`` = 0, 1, 2, ...
-    up to ``as_of``: how many of its customers ordered in that period, and that as
-    a share of the cohort.
+    segment of that order; when their first day has orders in several segments,
+    the first of those segments in sort order, so row order never matters).
+    Later orders count for that cohort in whatever segment they were placed. For
+    every cohort and ``periods_since`` = 0, 1, 2, ... up to ``as_of``: how many of
+    its customers ordered in that period, and that as a share of the cohort.
 
     Args:
         shape: ``"long"`` (default): one row per (segment..., cohort, periods_since)
