@@ -26,6 +26,7 @@ from kpiforge.customers import (
     retention,
 )
 from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
+from kpiforge.health import churn_risk, health_score
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
 from kpiforge.orders import cross_sell, order_accuracy, otif, revenue, self_service_adoption
 from kpiforge.partial import Partial, finalize, merge_partials
@@ -54,6 +55,7 @@ __all__ = [
     "__version__",
     "catalog",
     "ces",
+    "churn_risk",
     "cohort_retention",
     "cross_sell",
     "compute",
@@ -61,6 +63,7 @@ __all__ = [
     "demo",
     "finalize",
     "first_contact_resolution",
+    "health_score",
     "merge_partials",
     "nps",
     "order_accuracy",
