@@ -24,6 +24,10 @@ pub mod stats;
 #[cfg(feature = "python")]
 mod python;
 
+#[cfg(feature = "python")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub use engine::{
     finalize_partials, merge_partials, run, run_partial, run_with, KpiSpec, OnInvalid, Output, Request,
 };
