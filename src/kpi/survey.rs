@@ -50,20 +50,30 @@ impl ScoreHistogram {
 
     /// Mean and sample standard deviation of the scores.
     fn mean_sd(&self, lo: i64) -> Option<(f64, f64)> {
-        let n = self.n();
+        // Exact integer moments of the offsets from `lo` in one pass: no
+        // cancellation in the variance, and no float work per bin.
+        let (mut n, mut s1, mut s2) = (0u128, 0u128, 0u128);
+        for (i, &c) in self.counts.iter().enumerate() {
+            let (c, i) = (u128::from(c), i as u128);
+            n += c;
+            s1 += c * i;
+            s2 += c * i * i;
+        }
         if n == 0 {
             return None;
         }
         let nf = n as f64;
-        let mean =
-            self.counts.iter().enumerate().map(|(i, &c)| (lo + i as i64) as f64 * c as f64).sum::<f64>() / nf;
-        let ss: f64 = self
-            .counts
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| c as f64 * ((lo + i as i64) as f64 - mean).powi(2))
-            .sum();
-        let sd = if n > 1 { (ss / (nf - 1.0)).sqrt() } else { f64::NAN };
+        let mean = lo as f64 + s1 as f64 / nf;
+        let sd = if n > 1 {
+            // n * s2 - s1^2 >= 0 (Cauchy-Schwarz); it fits u128 for any n below 2^60.
+            let spread = match (n.checked_mul(s2), s1.checked_mul(s1)) {
+                (Some(ns2), Some(s1s1)) => (ns2 - s1s1) as f64,
+                _ => nf * s2 as f64 - (s1 as f64).powi(2),
+            };
+            (spread.max(0.0) / (nf * (nf - 1.0))).sqrt()
+        } else {
+            f64::NAN
+        };
         Some((mean, sd))
     }
 }
@@ -396,6 +406,18 @@ mod tests {
         assert!((m - 2.0).abs() < 1e-12);
         assert!((sd - 1.0).abs() < 1e-12);
         assert!(ScoreHistogram::default().mean_sd(1).is_none());
+        // One score only: sd exactly 0, not a rounding residue.
+        let same = hist(&[(3, 1_000_001)]);
+        assert_eq!(same.mean_sd(0), Some((3.0, 0.0)));
+        // Large counts agree with a two-pass float reference.
+        let big = hist(&[(0, 123_456_789), (4, 987_654_321), (10, 5)]);
+        let (m, sd) = big.mean_sd(0).unwrap();
+        let n = 123_456_789.0 + 987_654_321.0 + 5.0;
+        let mean = (4.0 * 987_654_321.0 + 50.0) / n;
+        let ss = 123_456_789.0 * mean * mean
+            + 987_654_321.0 * (4.0 - mean) * (4.0 - mean)
+            + 5.0 * (10.0 - mean) * (10.0 - mean);
+        assert!((m - mean).abs() < 1e-12 && (sd - (ss / (n - 1.0)).sqrt()).abs() < 1e-9);
     }
 
     #[test]
