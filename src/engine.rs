@@ -179,7 +179,14 @@ pub trait DynKpi: Send + Sync {
     fn encode_states(&self, states: &dyn Any) -> Result<Vec<u8>>;
     fn decode_states(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>>;
     fn fields(&self) -> Vec<Field>;
-    fn finalize(&self, states: &dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
+    /// Consumes the states (they are moved out, in output order).
+    fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
+}
+
+/// The states moved into output order: one random-access pass, so that
+/// finalising (several passes, one per output column) reads memory in sequence.
+pub(crate) fn in_order<S: Default>(all: &mut [S], order: &[u32]) -> Vec<S> {
+    order.iter().map(|&i| std::mem::take(&mut all[i as usize])).collect()
 }
 
 fn downcast<S: 'static>(states: &dyn Any) -> &Vec<S> {
@@ -241,10 +248,11 @@ impl<K: Kpi> DynKpi for K {
     fn fields(&self) -> Vec<Field> {
         Kpi::fields(self)
     }
-    fn finalize(&self, states: &dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
-        let all = downcast::<K::State>(states);
-        let ordered: Vec<&K::State> = order.iter().map(|&i| &all[i as usize]).collect();
-        Kpi::finalize(self, &ordered, ctx)
+    fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
+        let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
+        let ordered = in_order(all, order);
+        let refs: Vec<&K::State> = ordered.iter().collect();
+        Kpi::finalize(self, &refs, ctx)
     }
 }
 
@@ -839,6 +847,23 @@ fn latest_day(batches: &[RecordBatch], columns: &[(usize, DateReader)]) -> Optio
         .max()
 }
 
+/// Phase timings on stderr when `KPIFORGE_TRACE` is set: where a call spends its time.
+struct Trace(Option<std::time::Instant>);
+
+impl Trace {
+    fn start() -> Self {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let on = *ON.get_or_init(|| std::env::var_os("KPIFORGE_TRACE").is_some());
+        Trace(on.then(std::time::Instant::now))
+    }
+    fn lap(&mut self, what: &str) {
+        if let Some(t) = self.0 {
+            eprintln!("kpiforge trace: {what:<24} {:>9.3} ms", t.elapsed().as_secs_f64() * 1e3);
+            self.0 = Some(std::time::Instant::now());
+        }
+    }
+}
+
 fn scan(
     plan: &Plan,
     ctx: &Ctx,
@@ -849,15 +874,18 @@ fn scan(
     acc.as_of = ctx.as_of;
     let parallel = !FORKED.load(AtomicOrdering::Relaxed);
     let mut window: Vec<RecordBatch> = Vec::with_capacity(WINDOW_CHUNKS);
-    let flush = |window: &mut Vec<RecordBatch>, acc: &mut Accumulator| {
+    let mut trace = Trace::start();
+    let mut flush = |window: &mut Vec<RecordBatch>, acc: &mut Accumulator| {
         let outs: Vec<ChunkOut> = if parallel {
             window.par_iter().map(|b| process_chunk(plan, ctx, b)).collect()
         } else {
             window.iter().map(|b| process_chunk(plan, ctx, b)).collect()
         };
+        trace.lap("scan chunks");
         for out in outs {
             acc.absorb(plan, out);
         }
+        trace.lap("absorb chunks");
         window.clear();
     };
     for batch in batches {
@@ -885,6 +913,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
             return Err(err);
         }
     }
+    let mut trace = Trace::start();
     let as_of = acc.as_of.or(acc.day_range.map(|(_, hi)| hi));
     let ctx = Ctx { as_of, ..plan.ctx.clone() };
 
@@ -897,6 +926,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         rank[k as usize] = r as u32;
     }
 
+    trace.lap("rank keys");
     // Walk the customer histories; their cells join the row KPIs' cells.
     let histories = std::mem::take(&mut acc.histories);
     let mut walked = Vec::with_capacity(histories.len());
@@ -921,7 +951,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         walked.push(Some((states, map)));
     }
     let n_cells = acc.cells.len();
-    let entity_states: Vec<Box<dyn Any + Send>> = plan
+    let mut entity_states: Vec<Box<dyn Any + Send>> = plan
         .entities
         .iter()
         .zip(walked)
@@ -940,6 +970,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         (rank[k as usize], p)
     });
 
+    trace.lap("walk histories, order");
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (i, key) in plan.keys.iter().enumerate() {
@@ -952,13 +983,18 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         let mut label = StringBuilder::new();
         let mut start = Date32Builder::new();
         let mut partial = BooleanBuilder::new();
-        // Few distinct periods, many rows: format each label once.
-        let mut labels: hashbrown::HashMap<i32, String> = hashbrown::HashMap::new();
+        // Few distinct periods, many rows: label, start and partial flag once per period.
+        let mut known: hashbrown::HashMap<i32, (String, i32, bool)> = hashbrown::HashMap::new();
+        for &(_, ord) in &acc.cells {
+            known.entry(ord).or_insert_with(|| {
+                (periods.label(ord), periods.start(ord), as_of.is_some_and(|d| periods.end(ord) > d))
+            });
+        }
         for &c in &order {
-            let ord = acc.cells[c as usize].1;
-            label.append_value(labels.entry(ord).or_insert_with(|| periods.label(ord)).as_str());
-            start.append_value(periods.start(ord));
-            partial.append_value(as_of.is_some_and(|d| periods.end(ord) > d));
+            let (text, first_day, is_partial) = &known[&acc.cells[c as usize].1];
+            label.append_value(text);
+            start.append_value(*first_day);
+            partial.append_value(*is_partial);
         }
         fields.push(Field::new("period", DataType::Utf8, false));
         fields.push(Field::new("period_start", DataType::Date32, false));
@@ -967,17 +1003,19 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         columns.push(Arc::new(start.finish()));
         columns.push(Arc::new(partial.finish()));
     }
+    trace.lap("key and period columns");
     let renamed =
         plan.kpis.iter().any(|b| b.name != b.kind) || plan.entities.iter().any(|b| b.name != b.kind);
     let rename = plan.outputs.len() > 1 || renamed;
     for &(is_entity, i) in &plan.outputs {
         let (kind, name, kpi_fields, arrays) = if is_entity {
             let b = &plan.entities[i];
-            (&b.kind, &b.name, b.kpi.fields(), b.kpi.finalize(entity_states[i].as_ref(), &order, &ctx))
+            (&b.kind, &b.name, b.kpi.fields(), b.kpi.finalize(entity_states[i].as_mut(), &order, &ctx))
         } else {
             let b = &plan.kpis[i];
-            (&b.kind, &b.name, b.kpi.fields(), b.kpi.finalize(acc.states[i].as_ref(), &order, &ctx))
+            (&b.kind, &b.name, b.kpi.fields(), b.kpi.finalize(acc.states[i].as_mut(), &order, &ctx))
         };
+        trace.lap(name);
         for (field, array) in kpi_fields.into_iter().zip(arrays) {
             let column = if rename { output_name(kind, name, field.name()) } else { field.name().clone() };
             fields.push(field.with_name(column));

@@ -154,7 +154,8 @@ pub trait DynEntity: Send + Sync {
     /// Scatter walk states to global cells `map`, in a vector of `len` states.
     fn place(&self, states: Box<dyn Any + Send>, map: &[u32], len: usize) -> Box<dyn Any + Send>;
     fn fields(&self) -> Vec<Field>;
-    fn finalize(&self, states: &dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
+    /// Consumes the states (they are moved out, in output order).
+    fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
 }
 
 /// Customers walked per parallel task.
@@ -333,9 +334,10 @@ impl<K: EntityKpi> DynEntity for K {
     fn fields(&self) -> Vec<Field> {
         EntityKpi::fields(self)
     }
-    fn finalize(&self, states: &dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
-        let all = states.downcast_ref::<Vec<K::State>>().expect("states of the KPI's own type");
-        let ordered: Vec<&K::State> = order.iter().map(|&i| &all[i as usize]).collect();
-        EntityKpi::finalize(self, &ordered, ctx)
+    fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
+        let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
+        let ordered = crate::engine::in_order(all, order);
+        let refs: Vec<&K::State> = ordered.iter().collect();
+        EntityKpi::finalize(self, &refs, ctx)
     }
 }
