@@ -26,6 +26,7 @@ from kpiforge.customers import (
     retention,
 )
 from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
+from kpiforge.feedback import distinctive_terms, feedback_themes
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
 from kpiforge.orders import cross_sell, order_accuracy, otif, revenue, self_service_adoption
 from kpiforge.partial import Partial, finalize, merge_partials
@@ -59,6 +60,8 @@ __all__ = [
     "compute",
     "csat",
     "demo",
+    "distinctive_terms",
+    "feedback_themes",
     "finalize",
     "first_contact_resolution",
     "merge_partials",
