@@ -33,7 +33,7 @@ fn default_themes() -> String {
 /// The built-in stop words.
 #[pyfunction]
 fn default_stop_words() -> Vec<&'static str> {
-    text::DEFAULT_STOP_WORDS.to_vec()
+    text::default_stop_words().collect()
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
