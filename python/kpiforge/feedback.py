@@ -253,11 +253,11 @@ def distinctive_terms(
         ... })
         >>> out = distinctive_terms(responses, group="detractors", top_k=2, min_count=1)
         >>> out[["group", "term", "count_in_group", "count_in_rest", "rank"]]
-                group            term  count_in_group  count_in_rest  rank
-        0  detractors            late               2              0     1
-        1  detractors        delivery               2              0     2
-        2      others           great               3              0     1
-        3      others             rep               2              0     2
+                group      term  count_in_group  count_in_rest  rank
+        0  detractors  delivery               2              0     1
+        1  detractors      late               2              0     2
+        2      others     great               3              0     1
+        3      others       rep               2              0     2
     """
     if output not in ("pandas", "arrow", "polars"):
         raise KpiInputError(
