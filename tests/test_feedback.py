@@ -11,6 +11,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -576,3 +577,12 @@ def test_detractors_group_is_ambiguous_with_such_a_column() -> None:
         lambda: kf.distinctive_terms(DF.assign(detractors=1), group="detractors"), "detractors"
     )
     assert "ambiguous" in str(err)
+
+
+def test_docs_list_the_default_themes() -> None:
+    """docs/kpis.md shows the default dictionary keyword for keyword."""
+    doc = (Path(__file__).parent.parent / "docs" / "kpis.md").read_text()
+    for theme, keywords in default_themes().items():
+        m = re.search(rf"^\| `{theme}` \| (.*) \|$", doc, re.M)
+        assert m, theme
+        assert [k.strip().replace("\\*", "*") for k in m.group(1).split(",")] == keywords
