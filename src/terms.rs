@@ -193,13 +193,15 @@ impl<'a> Plan<'a> {
         }
         let split = SPLITS.iter().find(|s| **s == request.group);
         let grouping = match split {
-            Some(name) if schema.index_of(name).is_ok() => return Err(Error::column(
-                name,
-                format!(
+            Some(name) if schema.index_of(name).is_ok() => {
+                return Err(Error::column(
+                    name,
+                    format!(
                     "group=\"{name}\" is ambiguous: the table has a column '{name}', and \"{name}\" is also \
                          the predefined NPS split. Rename the column to group by it."
                 ),
-            )),
+                ))
+            }
             Some(name) => {
                 let score = find_column(schema, &request.score, "score")?;
                 expect_numeric(schema, score, "score")?;
@@ -519,8 +521,8 @@ mod tests {
         // y_i = 3, n_i = 10, y_j = 1, n_j = 20, a_0 = 500, y = 4, n = 30.
         let a_w = 500.0 * 4.0 / 30.0;
         let (d, z) = log_odds(3.0, 10.0, 1.0, 20.0, a_w, 500.0).unwrap();
-        let want = ((3.0 + a_w) / (10.0 + 500.0 - 3.0 - a_w) as f64).ln()
-            - ((1.0 + a_w) / (20.0 + 500.0 - 1.0 - a_w) as f64).ln();
+        let want =
+            ((3.0 + a_w) / (10.0 + 500.0 - 3.0 - a_w)).ln() - ((1.0 + a_w) / (20.0 + 500.0 - 1.0 - a_w)).ln();
         assert!((d - want).abs() < 1e-12);
         assert!((z - want / (1.0 / (3.0 + a_w) + 1.0 / (1.0 + a_w)).sqrt()).abs() < 1e-12);
     }
