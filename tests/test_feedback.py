@@ -324,8 +324,10 @@ def test_themes_match_python_reference(rows: list[tuple]) -> None:
             assert close(row[col], want), (seg, col, row[col], want, rows)
 
 
-@given(ROWS, st.data())
-def test_themes_chunks_order_threads(rows: list[tuple], data: st.DataObject) -> None:
+@given(ROWS, ROWS, st.data())
+def test_themes_chunks_order_segments_threads(
+    rows: list[tuple], other: list[tuple], data: st.DataObject
+) -> None:
     t = response_table(rows)
     whole = run_themes(t)
     cuts = sorted(data.draw(st.lists(st.integers(0, t.num_rows), max_size=4), "cuts"))
@@ -339,6 +341,10 @@ def test_themes_chunks_order_threads(rows: list[tuple], data: st.DataObject) -> 
     pd.testing.assert_frame_equal(kf.finalize([kf.merge_partials(g) for g in groups]), whole)
     perm = data.draw(st.permutations(range(t.num_rows)), "permutation")
     pd.testing.assert_frame_equal(run_themes(t.take(pa.array(perm, pa.int64()))), whole)
+    extra = response_table(other)
+    extra = extra.set_column(0, "seg", pa.array(["zz-other"] * extra.num_rows))
+    more = run_themes(pa.concat_tables([t, extra]))
+    pd.testing.assert_frame_equal(more[more["seg"] != "zz-other"].reset_index(drop=True), whole)
     pd.testing.assert_frame_equal(run_themes(t, threads=1), run_themes(t, threads=3))
 
 

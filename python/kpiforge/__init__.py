@@ -26,7 +26,7 @@ from kpiforge.customers import (
     retention,
 )
 from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
-from kpiforge.feedback import distinctive_terms, feedback_themes
+from kpiforge.feedback import default_themes, distinctive_terms, feedback_themes
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
 from kpiforge.orders import cross_sell, order_accuracy, otif, revenue, self_service_adoption
 from kpiforge.partial import Partial, finalize, merge_partials
@@ -59,6 +59,7 @@ __all__ = [
     "cross_sell",
     "compute",
     "csat",
+    "default_themes",
     "demo",
     "distinctive_terms",
     "feedback_themes",
