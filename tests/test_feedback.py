@@ -74,6 +74,25 @@ def test_tokenizer_rules() -> None:
         tokenize(b"bytes")  # type: ignore[arg-type]
 
 
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=20))
+def test_any_unicode_text_tokenizes_and_counts(texts: list[str]) -> None:
+    """Arbitrary Unicode (surrogates aside): no error, tokens without spaces or combining
+    marks, stable under a second pass, and a comment counts when it has a token."""
+    texts = [t.encode("utf-8", "replace").decode("utf-8", "replace") for t in texts]
+    with_words = 0
+    for text in texts:
+        tokens = tokenize(text)
+        with_words += bool(tokens)
+        for tok in tokens:
+            assert tok and not any(c.isspace() or unicodedata.combining(c) for c in tok), tok
+            assert tokenize(tok)[-1:] == [tok] or "'" in tok, (text, tok)
+    out = kf.feedback_themes(pd.DataFrame({"comment": texts}), score=None)
+    assert (out.loc[0, "n_comments"], out.loc[0, "missing"]) == (
+        with_words,
+        len(texts) - with_words,
+    )
+
+
 def test_missing_counts_null_empty_and_wordless_comments() -> None:
     df = pd.DataFrame({"comment": [None, "", "   ", "!!!", "👍", "ok", "late"], "score": 10})
     out = kf.feedback_themes(df, themes={"late": ["late"]})
@@ -569,6 +588,7 @@ def test_bad_scores() -> None:
         ({"group": "rep_id", "min_count": 0}, "min_count"),
         ({"group": "rep_id", "prior": -1.0}, "prior"),
         ({"group": "rep_id", "prior": math.nan}, "prior"),
+        ({"group": "rep_id", "prior": "500"}, "prior"),
         ({"group": "rep_id", "stop_words": "the"}, "stop_words"),
         ({"group": ["rep_id"]}, "group"),
         ({"group": "rep_id", "output": "excel"}, "output"),

@@ -272,6 +272,8 @@ def distinctive_terms(
         isinstance(stop_words, str) or not all(isinstance(w, str) for w in stop_words)
     ):
         raise KpiInputError("stop_words must be a list of strings", column="stop_words")
+    if isinstance(prior, bool) or not isinstance(prior, int | float):
+        raise KpiInputError(f"prior must be a positive number, got {prior!r}", column="prior")
     for name, value in (("top_k", top_k), ("min_count", min_count)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise KpiInputError(f"{name} must be a whole number >= 1, got {value!r}", column=name)
