@@ -302,8 +302,8 @@ pub struct Matcher {
     phrases: Vec<(Phrase, usize)>,
     /// Phrases by their exact first word.
     by_first: hashbrown::HashMap<Box<str>, Vec<usize>>,
-    /// Phrases whose first word is a prefix.
-    prefixed: Vec<usize>,
+    /// Phrases whose first word is a prefix, by the prefix's first character.
+    prefixed: hashbrown::HashMap<char, Vec<usize>>,
     themes: usize,
 }
 
@@ -328,7 +328,10 @@ impl Matcher {
                 let id = m.phrases.len();
                 match &phrase.words[0] {
                     (w, false) => m.by_first.entry(w.clone()).or_default().push(id),
-                    (_, true) => m.prefixed.push(id),
+                    (w, true) => {
+                        let first = w.chars().next().expect("a token is never empty");
+                        m.prefixed.entry(first).or_default().push(id)
+                    }
                 }
                 m.phrases.push((phrase, t));
             }
@@ -344,15 +347,11 @@ impl Matcher {
     pub fn find(&self, tokens: &Tokens, hits: &mut [bool]) {
         hits.iter_mut().for_each(|h| *h = false);
         for i in 0..tokens.len() {
-            if let Some(ids) = self.by_first.get(tokens.get(i)) {
-                for &id in ids {
-                    let (p, t) = &self.phrases[id];
-                    if !hits[*t] && p.matches_at(tokens, i) {
-                        hits[*t] = true;
-                    }
-                }
-            }
-            for &id in &self.prefixed {
+            let token = tokens.get(i);
+            let exact = self.by_first.get(token).map(Vec::as_slice).unwrap_or_default();
+            let first = token.chars().next().expect("a token is never empty");
+            let prefixed = self.prefixed.get(&first).map(Vec::as_slice).unwrap_or_default();
+            for &id in exact.iter().chain(prefixed) {
                 let (p, t) = &self.phrases[id];
                 if !hits[*t] && p.matches_at(tokens, i) {
                     hits[*t] = true;
