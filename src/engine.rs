@@ -38,6 +38,11 @@ pub fn mark_forked() {
     FORKED.store(true, AtomicOrdering::SeqCst);
 }
 
+/// False in a forked child process (see [`mark_forked`]): scan on this thread only.
+pub(crate) fn parallel() -> bool {
+    !FORKED.load(AtomicOrdering::Relaxed)
+}
+
 /// What to do with bad rows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -661,7 +666,10 @@ pub fn run_with(
 }
 
 /// Run `f` on `threads` worker threads (default: rayon's global pool).
-fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+pub(crate) fn with_threads<T: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
     match threads {
         Some(0) => Err(Error::param("threads must be at least 1")),
         Some(n) => rayon::ThreadPoolBuilder::new()

@@ -20,6 +20,9 @@ pub mod kpi;
 pub mod period;
 pub mod registry;
 pub mod stats;
+// Free-text comments (qualitative feedback).
+pub mod terms;
+pub mod text;
 
 #[cfg(feature = "python")]
 mod python;

@@ -156,6 +156,14 @@ SPECS = [
         date="opened_at",
     ),
     Spec("quote_win_rate", kf.quote_win_rate, "quotes", flags=("won",), date="requested_at"),
+    Spec(
+        "feedback_themes",
+        kf.feedback_themes,
+        "responses",
+        numeric=("score",),
+        labels=("comment",),
+        date="responded_at",
+    ),
 ]
 BY_NAME = {s.name: s for s in SPECS}
 SURVEY = {"nps", "csat", "ces"}
@@ -437,6 +445,7 @@ NULL_MEANS = {
     ("resolution_time", "opened_at"): "invalid",
     ("resolution_time", "resolved_at"): "open",
     ("quote_win_rate", "won"): "undecided",
+    ("feedback_themes", "score"): "ok",  # the comment still counts, in neither side of the split
 }
 
 
@@ -527,6 +536,7 @@ NONFINITE_COLUMNS = [
     ("cross_sell", "has_addon"),
     ("first_contact_resolution", "first_contact_resolved"),
     ("quote_win_rate", "won"),
+    ("feedback_themes", "score"),
 ]
 
 

@@ -26,6 +26,7 @@ from kpiforge.customers import (
     retention,
 )
 from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
+from kpiforge.feedback import default_themes, distinctive_terms, feedback_themes
 from kpiforge.health import churn_risk, health_score
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
 from kpiforge.orders import cross_sell, order_accuracy, otif, revenue, self_service_adoption
@@ -60,7 +61,10 @@ __all__ = [
     "cross_sell",
     "compute",
     "csat",
+    "default_themes",
     "demo",
+    "distinctive_terms",
+    "feedback_themes",
     "finalize",
     "first_contact_resolution",
     "health_score",

@@ -27,6 +27,21 @@ def demo_tables(config: str) -> list[tuple[str, Any]]:
 def catalog() -> str:
     """The KPI catalogue as JSON."""
 
+# Comment text (kpiforge.feedback)
+def distinctive_terms(data: Any, request: str) -> Any:
+    """Rank each group's distinctive terms (JSON request); returns a pyarrow.RecordBatch."""
+
+def tokenize(text: str) -> list[str]:
+    """The tokens of one comment, as the feedback KPIs see them."""
+
+def default_themes() -> str:
+    """The default theme dictionary as JSON pairs ``[[theme, [keywords]], ...]``."""
+
+def default_stop_words() -> list[str]:
+    """The built-in stop words."""
+
+DEFAULT_PRIOR: float
+
 def _mark_forked() -> None: ...
 def _panic_for_test(in_thread_pool: bool) -> None: ...
 def _debug_build() -> bool: ...

@@ -10,6 +10,9 @@ use pyo3_arrow::PyRecordBatch;
 use crate::error::Error;
 use crate::{demo, engine, registry};
 
+// Comment text: distinctive_terms, tokenize, default themes.
+mod text;
+
 /// Run `f`, turning a panic into an internal error so it never aborts Python.
 fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -177,6 +180,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_mark_forked, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_build, m)?)?;
+    text::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
