@@ -606,8 +606,19 @@ impl Accumulator {
         {
             bound.kpi.absorb(history.as_mut(), visits, &key_map);
         }
-        for (bound, (dst, src)) in plan.kpis.iter().zip(self.states.iter_mut().zip(&chunk.states)) {
-            bound.kpi.merge(dst.as_mut(), src.as_ref(), &cell_map, self.cells.len());
+        // Each KPI's states merge on their own: in parallel when there are several.
+        let len = self.cells.len();
+        let merge = |((bound, dst), src): ((&Bound, &mut Box<dyn Any + Send>), Box<dyn Any + Send>)| {
+            bound.kpi.merge(dst.as_mut(), src.as_ref(), &cell_map, len)
+        };
+        if parallel() && plan.kpis.len() > 1 {
+            plan.kpis
+                .par_iter()
+                .zip(self.states.par_iter_mut())
+                .zip(chunk.states.into_par_iter())
+                .for_each(merge);
+        } else {
+            plan.kpis.iter().zip(self.states.iter_mut()).zip(chunk.states).for_each(merge);
         }
         self.diag.merge(chunk.diag);
         self.day_range = match (self.day_range, chunk.day_range) {
@@ -1015,15 +1026,39 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
     let renamed =
         plan.kpis.iter().any(|b| b.name != b.kind) || plan.entities.iter().any(|b| b.name != b.kind);
     let rename = plan.outputs.len() > 1 || renamed;
-    for &(is_entity, i) in &plan.outputs {
-        let (kind, name, kpi_fields, arrays) = if is_entity {
+    // The KPIs finalise independently (each consumes its own states): in parallel.
+    type Job<'a> = (bool, usize, &'a mut Box<dyn Any + Send>);
+    let mut row_states: Vec<Option<&mut Box<dyn Any + Send>>> = acc.states.iter_mut().map(Some).collect();
+    let mut entity_refs: Vec<Option<&mut Box<dyn Any + Send>>> = entity_states.iter_mut().map(Some).collect();
+    let jobs: Vec<Job> = plan
+        .outputs
+        .iter()
+        .map(|&(is_entity, i)| {
+            let states = if is_entity { entity_refs[i].take() } else { row_states[i].take() };
+            (is_entity, i, states.expect("one output per KPI"))
+        })
+        .collect();
+    let finalize = |(is_entity, i, states): Job| {
+        if is_entity {
+            plan.entities[i].kpi.finalize(states.as_mut(), &order, &ctx)
+        } else {
+            plan.kpis[i].kpi.finalize(states.as_mut(), &order, &ctx)
+        }
+    };
+    let all_arrays: Vec<Vec<ArrayRef>> = if parallel && jobs.len() > 1 {
+        jobs.into_par_iter().map(finalize).collect()
+    } else {
+        jobs.into_iter().map(finalize).collect()
+    };
+    trace.lap("finalize KPIs");
+    for (&(is_entity, i), arrays) in plan.outputs.iter().zip(all_arrays) {
+        let (kind, name, kpi_fields) = if is_entity {
             let b = &plan.entities[i];
-            (&b.kind, &b.name, b.kpi.fields(), b.kpi.finalize(entity_states[i].as_mut(), &order, &ctx))
+            (&b.kind, &b.name, b.kpi.fields())
         } else {
             let b = &plan.kpis[i];
-            (&b.kind, &b.name, b.kpi.fields(), b.kpi.finalize(acc.states[i].as_mut(), &order, &ctx))
+            (&b.kind, &b.name, b.kpi.fields())
         };
-        trace.lap(name);
         for (field, array) in kpi_fields.into_iter().zip(arrays) {
             let column = if rename { output_name(kind, name, field.name()) } else { field.name().clone() };
             fields.push(field.with_name(column));
