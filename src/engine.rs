@@ -608,7 +608,8 @@ impl Accumulator {
         }
         // Each KPI's states merge on their own: in parallel when there are several.
         let len = self.cells.len();
-        let merge = |((bound, dst), src): ((&Bound, &mut Box<dyn Any + Send>), Box<dyn Any + Send>)| {
+        type States = Box<dyn Any + Send>;
+        let merge = |((bound, dst), src): ((&Bound, &mut States), States)| {
             bound.kpi.merge(dst.as_mut(), src.as_ref(), &cell_map, len)
         };
         if parallel() && plan.kpis.len() > 1 {
