@@ -391,6 +391,7 @@ impl Plan {
     /// The observed-date columns of every KPI, resolved (see [`Kpi::observed_dates`]).
     fn observed_dates(&self, schema: &Schema, tz: Option<&str>) -> Result<Vec<(usize, DateReader)>> {
         let mut names: Vec<String> = self.kpis.iter().flat_map(|b| b.kpi.observed_dates()).collect();
+        names.extend(self.entities.iter().flat_map(|b| b.kpi.observed_dates()));
         names.sort();
         names.dedup();
         names
@@ -694,8 +695,9 @@ struct PartialData {
 pub fn observed_dates(request: &Request) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for spec in &request.kpis {
-        if let Built::Row(kpi) = registry::build(&spec.kind, &spec.params)? {
-            names.extend(kpi.observed_dates());
+        match registry::build(&spec.kind, &spec.params)? {
+            Built::Row(kpi) => names.extend(kpi.observed_dates()),
+            Built::Entity(kpi) => names.extend(kpi.observed_dates()),
         }
     }
     names.sort();
@@ -898,7 +900,8 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
             continue;
         };
         let wctx = WalkCtx { periods: plan.periods, as_of };
-        let (cells, states) = bound.kpi.walk_all(history, &wctx, parallel);
+        let (cells, states, diag) = bound.kpi.walk_all(history, &wctx, parallel);
+        acc.diag.merge(diag);
         let map: Vec<u32> = cells
             .into_iter()
             .map(|cell| {
@@ -910,6 +913,12 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
             })
             .collect();
         walked.push(Some((states, map)));
+    }
+    // Bad input that only whole histories show (found by the walks).
+    if request.on_invalid == OnInvalid::Raise {
+        if let Some(err) = acc.diag.to_error() {
+            return Err(err);
+        }
     }
     let n_cells = acc.cells.len();
     let entity_states: Vec<Box<dyn Any + Send>> = plan
