@@ -129,7 +129,7 @@ def test_engagement_by_hand() -> None:
     assert (n.loc["2025-02", "active_accounts"], n.loc["2025-02", "accounts"]) == (0, 2)
     assert n.loc["2025-02", "active_pct"] == 0.0
     mar = n.loc["2025-03"]
-    assert (mar["missing"], mar["active_accounts"], mar["active_pct"]) == (1, 1, 50.0)
+    assert (mar["n"], mar["missing"], mar["active_accounts"], mar["active_pct"]) == (0, 1, 1, 50.0)
     custom = kf.engagement(events(), event_types=["webinar"])
     assert custom["events_webinar"].iloc[0] == 1 and custom["events_other"].iloc[0] == 3
     with pytest.raises(ValueError, match="twice"):

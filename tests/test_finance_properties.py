@@ -259,7 +259,7 @@ def type_counts(c: pd.DataFrame, column: str, types: list[str], prefix: str) -> 
     ref = {f"{prefix}_{k}": int((c[column] == k).sum()) for k in types}
     ref[f"{prefix}_other"] = int((c[column].notna() & ~c[column].isin(types)).sum())
     ref["missing"] = int(c[column].isna().sum())
-    ref["n"] = len(c)
+    ref["n"] = len(c) - ref["missing"]
     return ref
 
 
@@ -295,7 +295,7 @@ def interaction_reference(t: pa.Table) -> dict:
             active = c["customer_id"].nunique()
             ref = type_counts(c, "interaction_type", INTERACTION_TYPES, "contacts")
             ref["active_customers"] = active
-            ref["contacts_per_customer"] = len(c) / active
+            ref["contacts_per_customer"] = ref["n"] / active
             for k in INTERACTION_TYPES:
                 ref[f"{k}_per_customer"] = int((c["interaction_type"] == k).sum()) / active
             out[(seg, q)] = ref

@@ -164,7 +164,7 @@ def engagement(
     (``events_<type>``; ``event_types`` defaults to the demo's
     ``portal_login``, ``training_attended``, ``early_buy_enrolment``,
     ``catalog_download``), ``events_other`` (any other type) and ``missing``
-    (null type; the event still makes its account active). ``active_accounts``:
+    (null type; left out of ``n``, but the event still makes its account active). ``active_accounts``:
     distinct accounts with an event; ``active_days``: distinct (account, day)
     pairs, and ``active_days_per_account`` their mean over the active accounts.
 
@@ -227,7 +227,8 @@ def interaction_frequency(
 
     Per segment and period: ``n`` contacts, one count per listed type
     (``contacts_<type>``; ``interaction_types`` defaults to ``call``, ``email``,
-    ``meeting``), ``contacts_other`` and ``missing`` (null type),
+    ``meeting``), ``contacts_other`` and ``missing`` (null type: left out of ``n``
+    and the rates, but the customer counts as contacted),
     ``active_customers`` (distinct customers contacted), ``contacts_per_customer
     = n / active_customers`` and ``<type>_per_customer`` for each listed type.
     A customer contacted in two segments in one period counts in each.

@@ -543,7 +543,9 @@ impl EntityKpi for Activity {
     fn finalize(&self, states: &[&ActivityState], ctx: &Ctx) -> Vec<ArrayRef> {
         let width = self.types.len() + 2;
         let at = |s: &ActivityState, i: usize| s.by_type.get(i).copied().unwrap_or(0);
-        let total = |s: &ActivityState| s.by_type.iter().sum::<u64>();
+        // Events with a null type are `missing`: left out of `n` and the rates, though
+        // they still make their account active.
+        let total = |s: &ActivityState| s.by_type.iter().take(width - 1).sum::<u64>();
         let mut out = vec![counts(states.iter().map(|s| total(s)))];
         for i in 0..width {
             out.push(counts(states.iter().map(|s| at(s, i))));
