@@ -260,3 +260,28 @@ def test_snapshot_day_boundaries() -> None:
     assert (jan["receivables_open"], jan["open_invoices"], jan["overdue_amount"]) == (10.0, 1, 0.0)
     feb = out.iloc[1]
     assert (feb["overdue_amount"], feb["days"]) == (10.0, 1.0)
+
+
+# ---- the scorecard's over-credit-limit flag -------------------------------------------------
+
+
+def test_scorecard_flags_segments_over_their_credit_limit(demo: kf.demo.DemoData) -> None:
+    card = kf.scorecard(orders=demo.orders, invoices=demo.invoices, by="region", period="2026-Q2")
+    util = kf.dso(demo.invoices, by="region", period="quarter").set_index(["region", "period"])
+    seen = 0
+    for (region, period), g in card.groupby(["region", "period"]):
+        used = util.loc[(region, period), "credit_utilization_pct"]
+        flagged = [f for f in g["flags"].iloc[0] if f.startswith("over credit limit")]
+        assert bool(flagged) == (used > 90), (region, period, used, flagged)
+        seen += bool(flagged)
+    assert 0 < seen < card.groupby(["region", "period"]).ngroups  # both cases occur
+    strict = kf.scorecard(
+        orders=demo.orders,
+        invoices=demo.invoices,
+        by="region",
+        period="2026-Q2",
+        credit_threshold=1000.0,
+    )
+    assert not any(f.startswith("over credit limit") for fs in strict["flags"] for f in fs)
+    plain = kf.scorecard(orders=demo.orders, by="region", period="2026-Q2")
+    assert not any(f.startswith("over credit limit") for fs in plain["flags"] for f in fs)

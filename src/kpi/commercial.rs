@@ -254,7 +254,7 @@ impl Kpi for Conversion {
                 None => end.is_some(),
                 Some(w) => {
                     let deadline = start.saturating_add(w);
-                    if !ctx.as_of.is_some_and(|a| self.day_of.day(deadline) <= a) {
+                    if ctx.as_of.is_none_or(|a| self.day_of.day(deadline) > a) {
                         state.pending += 1;
                         continue;
                     }
@@ -616,4 +616,65 @@ pub fn build_entity(kind: &str, p: &serde_json::Value) -> Option<Result<Box<dyn 
         _ => return None,
     };
     Some(built.map(|k| Box::new(k) as Box<dyn DynEntity>))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::{StringArray, TimestampMicrosecondArray};
+    use arrow_schema::ArrowError;
+
+    use super::*;
+    use crate::engine::{run, Request};
+
+    const H: i64 = 3_600_000_000;
+    /// 2025-01-10T00:00 in microseconds.
+    const T0: i64 = 20_098 * 24 * H;
+
+    fn go(json: &str, columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let request = Request::from_json(json).unwrap();
+        run(&request, batch.schema(), std::iter::once(Ok::<_, ArrowError>(batch))).unwrap().batch
+    }
+
+    fn int(b: &RecordBatch, name: &str) -> Vec<i64> {
+        b.column_by_name(name).unwrap().as_primitive::<Int64Type>().values().to_vec()
+    }
+
+    #[test]
+    fn carts_younger_than_the_window_are_pending() {
+        let created = TimestampMicrosecondArray::from(vec![T0, T0, T0 + 30 * H, T0 + 40 * H]);
+        let done =
+            TimestampMicrosecondArray::from(vec![Some(T0 + H), Some(T0 + 30 * H), Some(T0 + 31 * H), None]);
+        let out = go(
+            r#"{"kpis": [{"kind": "cart_abandonment"}], "as_of": "2025-01-11"}"#,
+            vec![("created_at", Arc::new(created) as ArrayRef), ("checked_out_at", Arc::new(done))],
+        );
+        // Windows ending 01-11 00:00 (twice), 01-12 06:00 and 01-12 16:00: two pending.
+        assert_eq!(int(&out, "pending"), vec![2]);
+        assert_eq!(int(&out, "checked_out"), vec![1]);
+        assert_eq!(int(&out, "recovered"), vec![1]);
+    }
+
+    #[test]
+    fn activity_counts_distinct_accounts_and_days() {
+        let at = TimestampMicrosecondArray::from(vec![T0, T0 + H, T0 + 24 * H, T0]);
+        let customer = StringArray::from(vec!["a", "a", "a", "b"]);
+        let kind = StringArray::from(vec![Some("call"), Some("zoom"), None, Some("email")]);
+        let out = go(
+            r#"{"kpis": [{"kind": "interaction_frequency"}]}"#,
+            vec![
+                ("occurred_at", Arc::new(at) as ArrayRef),
+                ("customer_id", Arc::new(customer)),
+                ("interaction_type", Arc::new(kind)),
+            ],
+        );
+        assert_eq!(int(&out, "n"), vec![3]);
+        assert_eq!(int(&out, "contacts_other"), vec![1]);
+        assert_eq!(int(&out, "missing"), vec![1]);
+        assert_eq!(int(&out, "active_customers"), vec![2]);
+    }
 }

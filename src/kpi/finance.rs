@@ -320,9 +320,9 @@ impl EntityKpi for Dso {
                 diag.record(&p.paid, "before the invoice date", || {
                     format!("{} < {} {}", format_day(pd), p.date, format_day(day))
                 });
-            } else if !a.is_nan() && !(a.is_finite() && a >= 0.0) {
+            } else if a.is_infinite() || a < 0.0 {
                 diag.record(&p.amount, "that are negative or not finite", || show_f64(a));
-            } else if !l.is_nan() && !(l.is_finite() && l > 0.0) {
+            } else if l.is_infinite() || l <= 0.0 {
                 let name = p.credit_limit.as_deref().unwrap_or_default();
                 diag.record(name, "that are zero, negative or not finite", || show_f64(l));
             } else {
@@ -597,5 +597,41 @@ mod tests {
         assert_eq!(got[2], Some(37.5));
         assert_eq!(got[0], Some(24.0));
         assert_eq!(got[3], Some(0.0));
+    }
+}
+
+#[cfg(test)]
+mod walk_tests {
+    use super::*;
+    use crate::period::{PeriodUnit, Periods};
+
+    fn visit(day: i32, due: i32, paid: i32, amount: f64) -> Visit<Invoice> {
+        Visit { customer: 0, key: 0, day, event: Invoice { due, paid, amount, limit: 100.0, bad: false } }
+    }
+
+    #[test]
+    fn walk_writes_every_period_to_as_of_and_flags_conflicting_limits() {
+        let kpi = Dso::new(params("dso", &serde_json::json!({})).unwrap()).unwrap();
+        let periods = Periods::new(PeriodUnit::Month, 1).unwrap();
+        // 2025-01-10 (day 20098), due 30 days later, paid 2025-03-05 (day 20152); as_of 2025-04-15.
+        let ctx = WalkCtx { periods: Some(periods), as_of: 20193 };
+        let mut sink = CellSink::new();
+        let mut second = visit(20099, 20129, NULL_DAY, 10.0);
+        second.event.limit = 200.0;
+        kpi.walk(&[visit(20098, 20128, 20152, 50.0), second], &mut sink, &ctx);
+        assert_eq!(sink.cells.len(), 4); // January to April
+        let at = |day: i32| {
+            let cell = (0, periods.ordinal(day));
+            &sink.states[sink.cells.iter().position(|&c| c == cell).expect("cell written")]
+        };
+        let jan = at(20098);
+        assert_eq!((jan.invoices, jan.invalid, jan.receivables.value()), (1, 1, 50.0));
+        let feb = at(20130);
+        assert_eq!((feb.receivables.value(), feb.overdue.value()), (50.0, 50.0));
+        let mar = at(20160);
+        assert_eq!((mar.receivables.value(), mar.paid, mar.days), (0.0, 1, Some(31)));
+        assert_eq!(at(20193).days, Some(15));
+        assert_eq!(sink.diag.issues.len(), 1);
+        assert_eq!(sink.diag.issues[0].column, "credit_limit");
     }
 }
