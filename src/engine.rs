@@ -717,7 +717,8 @@ pub fn run_partial(
     let observed = plan.observed_dates(&schema, request.tz.as_deref())?;
     if plan.as_of.is_none() && !observed.is_empty() {
         return Err(Error::param(
-            "partial results of KPIs that censor at as_of (otif, time_to_quote, resolution_time) need an \
+            "partial results of KPIs that censor or take snapshots at as_of (otif, time_to_quote, resolution_time, \
+             dso, cart_abandonment, lead_conversion) need an \
              explicit as_of=, so that every part censors alike",
         ));
     }

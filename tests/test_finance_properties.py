@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from hypothesis import strategies as st
+from test_properties import AS_OF, BASE, DAY, Case, _invariance_test, _reference_test, rows_of
 
 from conftest import quarter_label, wilson
-from test_properties import AS_OF, BASE, DAY, Case, _invariance_test, _reference_test, rows_of
 
 AS_OF_TS = pd.Timestamp(AS_OF)
 MINUTE = st.integers(0, 456 * 24 * 60 - 1)  # 2024-01-01 .. 2025-03-31 23:59

@@ -164,8 +164,9 @@ def engagement(
     (``events_<type>``; ``event_types`` defaults to the demo's
     ``portal_login``, ``training_attended``, ``early_buy_enrolment``,
     ``catalog_download``), ``events_other`` (any other type) and ``missing``
-    (null type; left out of ``n``, but the event still makes its account active). ``active_accounts``:
-    distinct accounts with an event; ``active_days``: distinct (account, day)
+    (null type; left out of ``n``, but the event still makes its account
+    active). ``active_accounts``: distinct accounts with an event;
+    ``active_days``: distinct (account, day)
     pairs, and ``active_days_per_account`` their mean over the active accounts.
 
     ``active_pct = 100 * active_accounts / accounts`` (Wilson interval), where
