@@ -12,9 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 from test_properties import AS_OF, BASE, DAY, Case, _invariance_test, _reference_test, rows_of
 
+import kpiforge as kf
 from conftest import quarter_label, wilson
 
 AS_OF_TS = pd.Timestamp(AS_OF)
@@ -318,3 +321,66 @@ CASES = {
 for _name, _case in CASES.items():
     globals()[f"test_{_name}_matches_pandas_reference"] = _reference_test(_case)
     globals()[f"test_{_name}_chunks_order_segments_threads"] = _invariance_test(_case)
+
+
+# ---- cac (a composition of two computations: reference only) ------------------------------
+
+
+@given(
+    rows_of(st.integers(0, 14), st.one_of(st.none(), st.integers(0, 10_000))),
+    rows_of(st.integers(0, 8), DAY),
+)
+def test_cac_matches_pandas_reference(spend_rows: list[tuple], order_rows: list[tuple]) -> None:
+    months = pd.date_range("2024-01-01", periods=15, freq="MS")
+    spend = pa.table(
+        {
+            "seg": pa.array([r[0] for r in spend_rows], pa.string()),
+            "month": pa.array([months[r[1]].date() for r in spend_rows], pa.date32()),
+            "amount": pa.array(
+                [None if r[2] is None else float(r[2]) for r in spend_rows], pa.float64()
+            ),
+        }
+    )
+    orders = pa.table(
+        {
+            "seg": pa.array([r[0] for r in order_rows], pa.string()),
+            "customer_id": [f"c{r[1]}" for r in order_rows],
+            "ordered_at": pa.array(
+                [BASE + dt.timedelta(days=r[2]) for r in order_rows], pa.timestamp("us")
+            ),
+        }
+    )
+    out = kf.cac(spend, orders, by="seg", period="quarter", as_of=AS_OF)
+    # Reference: spend summed per (segment, quarter); a customer is new in the
+    # quarter (and segment) of their first order (the earliest row on ties).
+    s = spend.to_pandas()
+    s["q"] = pd.to_datetime(s["month"]).map(quarter_label)
+    o = orders.to_pandas().sort_values("ordered_at", kind="stable")
+    first = o.drop_duplicates("customer_id")
+    first = first.assign(q=first["ordered_at"].map(quarter_label))
+    expected: dict = {}
+    for (seg, q), g in s.groupby([s["seg"].fillna("\0"), "q"]):
+        ref = expected.setdefault((seg_of(None if seg == "\0" else seg), q), {})
+        ref["spend"] = float(g["amount"].sum()) if g["amount"].notna().any() else None
+        ref["spend_missing"] = int(g["amount"].isna().sum())
+    # Every (segment, quarter) with orders has a row, with or without new customers.
+    o["q"] = o["ordered_at"].map(quarter_label)
+    for seg, q in zip(o["seg"].fillna("\0"), o["q"], strict=True):
+        expected.setdefault((None if seg == "\0" else seg, q), {})
+    for (seg, q), g in first.groupby([first["seg"].fillna("\0"), "q"]):
+        expected.setdefault((None if seg == "\0" else seg, q), {})["new_customers"] = len(g)
+    for ref in expected.values():
+        ref.setdefault("new_customers", 0)
+        spent = ref.get("spend")
+        ref["cac"] = (
+            spent / ref["new_customers"] if ref["new_customers"] and spent is not None else None
+        )
+    got = {(seg_of(r["seg"]), r["period"]): r for r in out.to_dict("records")}
+    assert set(got) == set(expected), (set(got), set(expected))
+    for key, ref in expected.items():
+        for col, want in ref.items():
+            have = got[key][col]
+            if want is None:
+                assert have is None or pd.isna(have), (key, col, have)
+            else:
+                assert have == pytest.approx(want, rel=1e-12), (key, col, have, want)

@@ -183,8 +183,8 @@ def cac(
     (over the whole order history up to ``as_of``) falls in the period, in the
     segment of that first order. ``cac`` is null when there are no new
     customers (never infinite) or no spend rows. The segments ``by`` must be
-    columns of both tables (default ``region``); a (segment, period) present in
-    only one of them still has its row. The result is joinable with a CLV table
+    columns of both tables (default ``region``); a (segment, period) with spend
+    or with orders has a row (``new_customers`` 0 where nobody was new). The result is joinable with a CLV table
     on the segment and ``period`` columns (``ltv_cac_ratio = clv / cac``).
 
     Spend is monthly, so ``period`` must be ``"month"``, ``"quarter"``,
