@@ -285,3 +285,9 @@ def test_scorecard_flags_segments_over_their_credit_limit(demo: kf.demo.DemoData
     assert not any(f.startswith("over credit limit") for fs in strict["flags"] for f in fs)
     plain = kf.scorecard(orders=demo.orders, by="region", period="2026-Q2")
     assert not any(f.startswith("over credit limit") for fs in plain["flags"] for f in fs)
+
+
+def test_cac_reads_a_one_shot_stream_of_orders(demo: kf.demo.DemoData) -> None:
+    want = kf.cac(demo.spend, demo.orders, period="quarter")
+    stream = pa.RecordBatchReader.from_batches(demo.orders.schema, demo.orders.to_batches())
+    pd.testing.assert_frame_equal(kf.cac(demo.spend, stream, period="quarter"), want)

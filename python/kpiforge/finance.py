@@ -143,6 +143,16 @@ def dso(
     return _single("dso", data, params, where, by=by, period=period, **options)
 
 
+def _rereadable(data: Any) -> Any:
+    """``data`` itself when it can be read again (tables, data frames), else its rows
+    read once into a table (a stream or a scanner can only be read once)."""
+    if isinstance(data, pa.Table | pa.RecordBatch):
+        return data
+    if type(data).__module__.split(".")[0] in ("pandas", "polars"):
+        return data
+    return pa.RecordBatchReader.from_stream(to_arrow(data)).read_all()
+
+
 def _latest_day(data: Any, column: str) -> _dt.date | None:
     """The latest non-null day of ``column`` (a date or timestamp column)."""
     reader = pa.RecordBatchReader.from_stream(to_arrow(data))
@@ -184,8 +194,9 @@ def cac(
     segment of that first order. ``cac`` is null when there are no new
     customers (never infinite) or no spend rows. The segments ``by`` must be
     columns of both tables (default ``region``); a (segment, period) with spend
-    or with orders has a row (``new_customers`` 0 where nobody was new). The result is joinable with a CLV table
-    on the segment and ``period`` columns (``ltv_cac_ratio = clv / cac``).
+    or with orders has a row (``new_customers`` 0 where nobody was new). The
+    result is joinable with a CLV table on the segment and ``period`` columns
+    (``ltv_cac_ratio = clv / cac``).
 
     Spend is monthly, so ``period`` must be ``"month"``, ``"quarter"``,
     ``"year"`` or ``None`` (the whole history): a day or week would put a whole
@@ -231,6 +242,7 @@ def cac(
             column="period",
         )
     if as_of is None:
+        orders = _rereadable(orders)  # read twice: for as_of, then for the new customers
         as_of = _latest_day(orders, date)
     call = {
         "by": by,
