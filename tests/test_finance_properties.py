@@ -77,6 +77,31 @@ INVOICE_ROWS = rows_of(
 )
 
 
+def dso_snapshot_reference(t: pa.Table) -> dict:
+    """Without a period: one snapshot at as_of per segment, over the days since its
+    first invoice."""
+    by_quarter = dso_reference(t)
+    df = t.to_pandas()
+    df["invoice_date"] = pd.to_datetime(df["invoice_date"])
+    out = {}
+    for seg, g in by_segment(df).items():
+        last = by_quarter[(seg, quarter_label(AS_OF_TS))]
+        sums = [v for k, v in by_quarter.items() if k[0] == seg]
+        days = float((AS_OF_TS - g["invoice_date"].min()).days + 1)
+        sales = sum(v["credit_sales"] for v in sums)
+        ref = {c: last[c] for c in ("receivables_open", "overdue_amount", "credit_limit")}
+        ref.update(
+            n=sum(v["n"] for v in sums),
+            paid_invoices=sum(v["paid_invoices"] for v in sums),
+            credit_sales=sales,
+            days=days,
+            dso_days=last["receivables_open"] / sales * days if sales > 0 else None,
+            accounts_over_limit=last["accounts_over_limit"],
+        )
+        out[(seg,)] = ref
+    return out
+
+
 def dso_reference(t: pa.Table, countback: bool = False) -> dict:
     df = t.to_pandas()
     for c in ("invoice_date", "due_date", "paid_date"):
@@ -156,6 +181,8 @@ DSO_COUNTBACK = Case(
     lambda t: dso_reference(t, countback=True),
 )
 
+DSO_SNAPSHOT = Case("dso", {}, INVOICE_ROWS, invoice_table, dso_snapshot_reference, period=None)
+
 # ---- cart_abandonment and lead_conversion -----------------------------------------------
 
 
@@ -205,22 +232,29 @@ def cart_reference(t: pa.Table) -> dict:
     return out
 
 
-def lead_reference(t: pa.Table) -> dict:
+def lead_reference(t: pa.Table, window_days: float | None = None) -> dict:
     df = t.to_pandas().assign(_q=lambda d: d["created_at"].map(quarter_label))
     out = {}
     for seg, g in by_segment(df).items():
         for q, c in g.groupby("_q"):
-            end = c["converted_at"].where(c["converted_at"] < LAST)
-            converted = c[end.notna()]
+            pending = pd.Series(False, index=c.index)
+            if window_days is not None:
+                deadline = c["created_at"] + pd.Timedelta(days=window_days)
+                pending = deadline.dt.normalize() > AS_OF_TS
+            decided = c[~pending]
+            end = decided["converted_at"].where(decided["converted_at"] < LAST)
+            if window_days is not None:
+                end = end.where(end <= decided["created_at"] + pd.Timedelta(days=window_days))
+            converted = decided[end.notna()]
             lead_days = (end[end.notna()] - converted["created_at"]) / pd.Timedelta(days=1)
-            n, hits = len(c), len(converted)
+            n, hits = len(decided), len(converted)
             out[(seg, q)] = {
-                "n": n,
-                "pending": 0,
+                "n": len(c),
+                "pending": int(pending.sum()),
                 "eligible": n,
                 "converted": hits,
-                "conversion_pct": 100 * hits / n,
-                "conversion_pct_ci_high": wilson(hits, n)[1],
+                "conversion_pct": 100 * hits / n if n else None,
+                "conversion_pct_ci_high": wilson(hits, n)[1] if n else None,
                 "lead_time_days_p50": float(np.percentile(lead_days, 50)) if hits else None,
                 "lead_time_days_mean": float(lead_days.mean()) if hits else None,
             }
@@ -229,6 +263,13 @@ def lead_reference(t: pa.Table) -> dict:
 
 CART = Case("cart_abandonment", {}, CONVERSION_ROWS, conversion_table, cart_reference)
 LEAD = Case("lead_conversion", {}, CONVERSION_ROWS, conversion_table, lead_reference)
+LEAD_WINDOW = Case(
+    "lead_conversion",
+    {"window_days": 2},
+    CONVERSION_ROWS,
+    conversion_table,
+    lambda t: lead_reference(t, window_days=2),
+)
 
 # ---- engagement and interaction_frequency -------------------------------------------------
 
@@ -314,7 +355,9 @@ CASES = {
     "dso": DSO,
     "dso_countback": DSO_COUNTBACK,
     "cart_abandonment": CART,
+    "dso_snapshot": DSO_SNAPSHOT,
     "lead_conversion": LEAD,
+    "lead_conversion_window": LEAD_WINDOW,
     "engagement": ENGAGEMENT,
     "interaction_frequency": INTERACTIONS,
 }
