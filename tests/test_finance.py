@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -44,7 +45,11 @@ def test_month_end_snapshots_by_hand() -> None:
         "2025-04",
     ]
     jan = row(out, region="N", period="2025-01")
-    assert (jan["credit_sales"], jan["receivables_open"], jan["days"]) == (100.0, 100.0, 31.0)
+    assert (jan["credit_sales"], jan["receivables_open"], jan["period_days"]) == (
+        100.0,
+        100.0,
+        31.0,
+    )
     assert jan["dso_days"] == pytest.approx(31.0)
     feb = row(out, region="N", period="2025-02")
     # 100 due 02-09 is overdue at 02-28; 300 is not yet due.
@@ -62,7 +67,7 @@ def test_month_end_snapshots_by_hand() -> None:
     assert mar["paid_invoices"] == 1 and mar["avg_days_to_pay"] == pytest.approx(54.0)
     apr = row(out, region="N", period="2025-04")
     # The last period is the snapshot at as_of (15 days in).
-    assert bool(apr["partial"]) and apr["days"] == 15.0 and apr["overdue_amount"] == 300.0
+    assert bool(apr["partial"]) and apr["period_days"] == 15.0 and apr["overdue_amount"] == 300.0
     s_feb = row(out, region="S", period="2025-02")
     assert s_feb["receivables_open"] == 0.0 and pd.isna(s_feb["overdue_pct"])
     assert s_feb["avg_days_to_pay"] == pytest.approx(21.0)
@@ -74,7 +79,7 @@ def test_balances_are_snapshots_not_sums() -> None:
     # The quarter's balance is the March-end balance, its sales the sum of the months.
     assert quarterly["receivables_open"].iloc[0] == monthly["receivables_open"].iloc[-1]
     assert quarterly["credit_sales"].iloc[0] == pytest.approx(monthly["credit_sales"].sum())
-    assert quarterly["days"].iloc[0] == 90.0
+    assert quarterly["period_days"].iloc[0] == 90.0
 
 
 def test_countback_by_hand() -> None:
@@ -102,7 +107,7 @@ def test_without_period_it_is_the_snapshot_at_as_of() -> None:
     r = out.iloc[0]
     assert r["receivables_open"] == 360.0  # 300 + 60 open at 03-31
     assert r["credit_sales"] == 500.0
-    assert r["days"] == 81.0  # 2025-01-10 .. 2025-03-31
+    assert r["period_days"] == 81.0  # 2025-01-10 .. 2025-03-31
     assert r["dso_days"] == pytest.approx(360 / 500 * 81)
     assert r["credit_limit"] == 450.0  # one limit per account, summed over accounts
 
@@ -111,7 +116,9 @@ def test_as_of_defaults_to_latest_invoice_or_payment_never_due_date() -> None:
     df = invoices(paid_date=pd.to_datetime(["2025-03-05", None, "2025-02-10", "2025-03-20"]))
     out = kf.dso(df, period="month")
     assert out["period"].iloc[-1] == "2025-03"
-    assert out["days"].iloc[-1] == 20.0  # as_of 2025-03-20 (a payment), not 03-31 (a due date)
+    assert (
+        out["period_days"].iloc[-1] == 20.0
+    )  # as_of 2025-03-20 (a payment), not 03-31 (a due date)
 
 
 def test_payment_after_as_of_has_not_happened() -> None:
@@ -259,7 +266,7 @@ def test_snapshot_day_boundaries() -> None:
     # Due on the snapshot day: open, not yet overdue; paid on the snapshot day: not open.
     assert (jan["receivables_open"], jan["open_invoices"], jan["overdue_amount"]) == (10.0, 1, 0.0)
     feb = out.iloc[1]
-    assert (feb["overdue_amount"], feb["days"]) == (10.0, 1.0)
+    assert (feb["overdue_amount"], feb["period_days"]) == (10.0, 1.0)
 
 
 # ---- the scorecard's over-credit-limit flag -------------------------------------------------
@@ -291,3 +298,13 @@ def test_cac_reads_a_one_shot_stream_of_orders(demo: kf.demo.DemoData) -> None:
     want = kf.cac(demo.spend, demo.orders, period="quarter")
     stream = pa.RecordBatchReader.from_batches(demo.orders.schema, demo.orders.to_batches())
     pd.testing.assert_frame_equal(kf.cac(demo.spend, stream, period="quarter"), want)
+
+
+def test_dso_with_another_kpi_in_one_call(demo: kf.demo.DemoData) -> None:
+    revenue = kf.Kpi("revenue", volume=None, date="invoice_date")
+    out = kf.compute(demo.invoices, ["dso", revenue], by="region", period="quarter")
+    alone = kf.dso(demo.invoices, by="region", period="quarter")
+    assert {"dso_days", "dso_period_days", "dso_credit_sales", "revenue"} <= set(out.columns)
+    np.testing.assert_allclose(out["dso_days"], alone["dso_days"], rtol=1e-12)
+    # Invoices are the credit sales: both KPIs sum the same amounts.
+    np.testing.assert_allclose(out["dso_credit_sales"], out["revenue"].fillna(0), rtol=1e-9)

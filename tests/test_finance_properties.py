@@ -94,7 +94,7 @@ def dso_snapshot_reference(t: pa.Table) -> dict:
             n=sum(v["n"] for v in sums),
             paid_invoices=sum(v["paid_invoices"] for v in sums),
             credit_sales=sales,
-            days=days,
+            period_days=days,
             dso_days=last["receivables_open"] / sales * days if sales > 0 else None,
             accounts_over_limit=last["accounts_over_limit"],
         )
@@ -142,7 +142,7 @@ def dso_reference(t: pa.Table, countback: bool = False) -> dict:
                 "open_invoices": len(opened),
                 "credit_sales": float(sales),
                 "receivables_open": receivables,
-                "days": float(days),
+                "period_days": float(days),
                 "paid_invoices": len(paid),
                 "avg_days_to_pay": float((paid["amount"] * to_pay).sum() / weight)
                 if weight > 0

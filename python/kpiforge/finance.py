@@ -55,14 +55,14 @@ def dso(
 
     - ``credit_sales``: amount invoiced in the period; ``n`` those invoices.
     - ``receivables_open``, ``open_invoices``: open at the snapshot.
-    - ``days``: days of the period up to the snapshot (the last, partial period
+    - ``period_days``: days of the period up to the snapshot (the last, partial period
       counts its days to ``as_of``); without a period, the days from the
       segment's first invoice to ``as_of``.
     - ``dso_days`` (``method="standard"``): ``receivables_open / credit_sales *
-      days``; null when there were no credit sales in the period (never
+      period_days``; null when there were no credit sales in the period (never
       infinite). ``method="countback"``: the receivables are matched against
       this period's sales, then the previous period's, and so on back; each
-      period used up whole adds its ``days``, the last one the share of its days
+      period used up whole adds its ``period_days``, the last one the share of its days
       the remaining receivables are of its sales. Countback does not swing with
       uneven sales (a big last month); it is 0 when nothing is open.
     - ``avg_days_to_pay``: amount-weighted mean days from invoice to payment of
@@ -102,7 +102,7 @@ def dso(
     Returns:
         Columns: segments, ``period``, ``period_start``, ``partial`` (with a
         period), ``n``, ``missing``, ``invalid``, ``accounts``, ``open_invoices``,
-        ``credit_sales``, ``receivables_open``, ``days``, ``dso_days``,
+        ``credit_sales``, ``receivables_open``, ``period_days``, ``dso_days``,
         ``paid_invoices``, ``avg_days_to_pay``, ``overdue_amount``,
         ``overdue_pct``, ``credit_limit``, ``credit_utilization_pct``,
         ``over_limit``, ``accounts_over_limit``.

@@ -457,7 +457,7 @@ impl EntityKpi for Dso {
     fn fields(&self) -> Vec<Field> {
         let mut f: Vec<Field> =
             ["n", "missing", "invalid", "accounts", "open_invoices"].map(count_field).into();
-        f.extend(["credit_sales", "receivables_open", "days", "dso_days"].map(value_field));
+        f.extend(["credit_sales", "receivables_open", "period_days", "dso_days"].map(value_field));
         f.push(count_field("paid_invoices"));
         f.extend(
             ["avg_days_to_pay", "overdue_amount", "overdue_pct", "credit_limit", "credit_utilization_pct"]
