@@ -308,3 +308,15 @@ def test_dso_with_another_kpi_in_one_call(demo: kf.demo.DemoData) -> None:
     np.testing.assert_allclose(out["dso_days"], alone["dso_days"], rtol=1e-12)
     # Invoices are the credit sales: both KPIs sum the same amounts.
     np.testing.assert_allclose(out["dso_credit_sales"], out["revenue"].fillna(0), rtol=1e-9)
+
+
+def test_dso_on_dask_finds_as_of_and_equals_one_scan(demo: kf.demo.DemoData) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    import kpiforge.dask
+
+    frame = demo.invoices.to_pandas(date_as_object=False)
+    want = kf.dso(frame, by="region", period="quarter")
+    got = kpiforge.dask.compute(
+        dd.from_pandas(frame, npartitions=5), ["dso"], by="region", period="quarter"
+    )
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
