@@ -404,6 +404,7 @@ impl Plan {
     /// The observed-date columns of every KPI, resolved (see [`Kpi::observed_dates`]).
     fn observed_dates(&self, schema: &Schema, tz: Option<&str>) -> Result<Vec<(usize, DateReader)>> {
         let mut names: Vec<String> = self.kpis.iter().flat_map(|b| b.kpi.observed_dates()).collect();
+        names.extend(self.entities.iter().flat_map(|b| b.kpi.observed_dates()));
         names.sort();
         names.dedup();
         names
@@ -722,8 +723,9 @@ struct PartialData {
 pub fn observed_dates(request: &Request) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for spec in &request.kpis {
-        if let Built::Row(kpi) = registry::build(&spec.kind, &spec.params)? {
-            names.extend(kpi.observed_dates());
+        match registry::build(&spec.kind, &spec.params)? {
+            Built::Row(kpi) => names.extend(kpi.observed_dates()),
+            Built::Entity(kpi) => names.extend(kpi.observed_dates()),
         }
     }
     names.sort();
@@ -743,7 +745,8 @@ pub fn run_partial(
     let observed = plan.observed_dates(&schema, request.tz.as_deref())?;
     if plan.as_of.is_none() && !observed.is_empty() {
         return Err(Error::param(
-            "partial results of KPIs that censor at as_of (otif, time_to_quote, resolution_time) need an \
+            "partial results of KPIs that censor or take snapshots at as_of (otif, time_to_quote, resolution_time, \
+             dso, cart_abandonment, lead_conversion) need an \
              explicit as_of=, so that every part censors alike",
         ));
     }
@@ -957,7 +960,8 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
             continue;
         };
         let wctx = WalkCtx { periods: plan.periods, as_of };
-        let (cells, states) = bound.kpi.walk_all(history, &wctx, &rank, parallel);
+        let (cells, states, diag) = bound.kpi.walk_all(history, &wctx, &rank, parallel);
+        acc.diag.merge(diag);
         let map: Vec<u32> = cells
             .into_iter()
             .map(|cell| {
@@ -969,6 +973,12 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
             })
             .collect();
         walked.push(Some((states, map)));
+    }
+    // Bad input that only whole histories show (found by the walks).
+    if request.on_invalid == OnInvalid::Raise {
+        if let Some(err) = acc.diag.to_error() {
+            return Err(err);
+        }
     }
     let n_cells = acc.cells.len();
     let mut entity_states: Vec<Box<dyn Any + Send>> = plan

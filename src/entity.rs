@@ -50,11 +50,13 @@ pub struct CellSink<S> {
     index: hashbrown::HashMap<(u32, i32), u32, foldhash::fast::FixedState>,
     pub cells: Vec<(u32, i32)>,
     pub states: Vec<S>,
+    /// Bad input only a whole history shows (e.g. an account's conflicting credit limits).
+    pub diag: Diagnostics,
 }
 
 impl<S: State> CellSink<S> {
     pub fn new() -> Self {
-        CellSink { index: fast_map(256), cells: Vec::new(), states: Vec::new() }
+        CellSink { index: fast_map(256), cells: Vec::new(), states: Vec::new(), diag: Diagnostics::default() }
     }
 
     /// The state of segment `key` in period `ord`, created on first use.
@@ -70,6 +72,7 @@ impl<S: State> CellSink<S> {
     }
 
     fn absorb(&mut self, other: CellSink<S>) {
+        self.diag.merge(other.diag);
         for ((key, ord), state) in other.cells.into_iter().zip(other.states) {
             self.at(key, ord).merge(&state);
         }
@@ -96,6 +99,11 @@ pub trait EntityKpi: Send + Sync + 'static {
     /// True when the KPI is only defined per period (e.g. retention between periods).
     fn needs_period(&self) -> bool {
         false
+    }
+    /// Date columns whose latest value is "now" when `as_of` is not given (see
+    /// [`crate::engine::Kpi::observed_dates`]); empty: the date column's latest day.
+    fn observed_dates(&self) -> Vec<String> {
+        Vec::new()
     }
     fn bind(&mut self, schema: &Schema) -> Result<()>;
     /// The payload of every row of a chunk (`None`: skip the row, after recording why in `diag`).
@@ -125,6 +133,7 @@ pub trait DynEntity: Send + Sync {
     fn default_date(&self) -> Option<&str>;
     fn row_filter(&self, schema: &Schema) -> Vec<Condition>;
     fn needs_period(&self) -> bool;
+    fn observed_dates(&self) -> Vec<String>;
     fn bind(&mut self, schema: &Schema) -> Result<()>;
     /// Visits of one chunk; `cells[row] == SKIP` drops a row (filtered, or no period).
     fn extract(
@@ -143,14 +152,15 @@ pub trait DynEntity: Send + Sync {
     fn decode_history(&self, bytes: &[u8]) -> crate::Result<Box<dyn Any + Send>>;
     /// Append a chunk's visits, mapping its key codes through `key_map`.
     fn absorb(&self, history: &mut dyn Any, chunk: Box<dyn Any + Send>, key_map: &[u32]);
-    /// Walk every customer; returns the cells written and their states.
+    /// Walk every customer; returns the cells written, their states and the
+    /// bad input the walks found.
     fn walk_all(
         &self,
         history: Box<dyn Any + Send>,
         ctx: &WalkCtx,
         key_rank: &[u32],
         parallel: bool,
-    ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>);
+    ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>, Diagnostics);
     /// Scatter walk states to global cells `map`, in a vector of `len` states.
     fn place(&self, states: Box<dyn Any + Send>, map: &[u32], len: usize) -> Box<dyn Any + Send>;
     fn fields(&self) -> Vec<Field>;
@@ -170,6 +180,9 @@ impl<K: EntityKpi> DynEntity for K {
     }
     fn needs_period(&self) -> bool {
         EntityKpi::needs_period(self)
+    }
+    fn observed_dates(&self) -> Vec<String> {
+        EntityKpi::observed_dates(self)
     }
     fn bind(&mut self, schema: &Schema) -> Result<()> {
         let index = find_column(schema, self.customer(), "customer")?;
@@ -268,7 +281,7 @@ impl<K: EntityKpi> DynEntity for K {
         ctx: &WalkCtx,
         key_rank: &[u32],
         parallel: bool,
-    ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>) {
+    ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>, Diagnostics) {
         let history = history.downcast::<History<K::Event>>().expect("history of the KPI's own type");
         let customers = history.index.len();
         let visits = history.visits;
@@ -320,7 +333,7 @@ impl<K: EntityKpi> DynEntity for K {
         for sink in sinks {
             all.absorb(sink);
         }
-        (all.cells, Box::new(all.states))
+        (all.cells, Box::new(all.states), all.diag)
     }
     fn place(&self, states: Box<dyn Any + Send>, map: &[u32], len: usize) -> Box<dyn Any + Send> {
         // No walk (no data): all default states.

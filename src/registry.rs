@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::engine::DynKpi;
 use crate::entity::DynEntity;
 use crate::error::{Error, Result};
-use crate::kpi::{customers, feedback, orders, service, survey};
+use crate::kpi::{commercial, customers, feedback, finance, orders, service, survey};
 
 /// What is known about a KPI besides its kernel.
 #[derive(Clone, Debug, Serialize)]
@@ -32,7 +32,12 @@ pub enum Built {
 }
 
 /// The per-customer families (see [`crate::entity`]).
-const ENTITY_FAMILIES: &[(&[KpiInfo], EntityBuilder)] = &[(customers::CATALOG, customers::build)];
+const ENTITY_FAMILIES: &[(&[KpiInfo], EntityBuilder)] = &[
+    (customers::CATALOG, customers::build),
+    // The commercial family's catalogue is listed once, with its row KPIs.
+    (&[], commercial::build_entity),
+    (finance::CATALOG, finance::build),
+];
 
 /// A per-customer family's constructor: `None` when `kind` is not one of its KPIs.
 pub type EntityBuilder = fn(&str, &serde_json::Value) -> Option<Result<Box<dyn DynEntity>>>;
@@ -43,6 +48,7 @@ const FAMILIES: &[(&[KpiInfo], Builder)] = &[
     (orders::CATALOG, orders::build),
     (service::CATALOG, service::build),
     (feedback::CATALOG, feedback::build),
+    (commercial::CATALOG, commercial::build),
 ];
 
 /// A family's constructor: `None` when `kind` is not one of its KPIs.

@@ -19,6 +19,12 @@ import os as _os
 import warnings as _warnings
 
 from kpiforge import _core, demo
+from kpiforge.commercial import (
+    cart_abandonment,
+    engagement,
+    interaction_frequency,
+    lead_conversion,
+)
 from kpiforge.customers import (
     cohort_retention,
     purchase_frequency,
@@ -27,6 +33,7 @@ from kpiforge.customers import (
 )
 from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
 from kpiforge.feedback import default_themes, distinctive_terms, feedback_themes
+from kpiforge.finance import cac, dso
 from kpiforge.health import churn_risk, health_score
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
 from kpiforge.orders import cross_sell, order_accuracy, otif, revenue, self_service_adoption
@@ -54,6 +61,13 @@ __all__ = [
     "KpiInternalError",
     "KpiforgeError",
     "__version__",
+    # finance and commercial
+    "cac",
+    "cart_abandonment",
+    "dso",
+    "engagement",
+    "interaction_frequency",
+    "lead_conversion",
     "catalog",
     "ces",
     "churn_risk",

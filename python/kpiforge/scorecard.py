@@ -292,6 +292,8 @@ def scorecard(
     orders: Any = None,
     tickets: Any = None,
     quotes: Any = None,
+    invoices: Any = None,
+    credit_threshold: float = 90.0,
     by: str | Sequence[str] = "partner_id",
     period: str | None = None,
     period_unit: str | None = None,
@@ -333,11 +335,17 @@ def scorecard(
       KPIs are clearly off target (red, and the whole interval misses the
       target, so small-sample noise does not raise it), *churn risk* when
       revenue falls more than 30% QoQ or retention (of at least 10 customers)
-      is below 50%.
+      is below 50%, *over credit limit* (with ``invoices``) when the segment's
+      open receivables at the period end are above ``credit_threshold`` percent
+      (default 90) of its credit limit (``credit_utilization_pct`` of
+      :func:`kpiforge.dso`).
 
     Args:
         responses, orders, tickets, quotes: the tables (any accepted input type);
             give any subset.
+        invoices: optional invoices table (as for :func:`kpiforge.dso`, with
+            ``by`` among its columns): only for the *over credit limit* flag.
+        credit_threshold: credit utilisation in percent above which that flag is raised.
         by: segment column(s), present in every given table.
         period: the scorecard period label (``"2025-Q3"``, ``"FY2026-Q1"``,
             ``"2025-07"``); default the latest complete period.
@@ -500,6 +508,24 @@ def scorecard(
         t.direction if t is not None else d for t, d in zip(tgt, rows["direction"], strict=True)
     ]
 
+    # Credit utilisation at each period end, for the over-credit-limit flag.
+    over_limit: dict[tuple[Any, ...], float] = {}
+    if invoices is not None:
+        util = compute(
+            invoices,
+            [Kpi("dso", threshold=credit_threshold)],
+            by=segments,
+            period=unit,  # type: ignore[arg-type]
+            fiscal_year_start=fiscal_year_start,
+            as_of=as_of,
+            on_invalid=on_invalid,
+        )
+        for *key, used in util[[*segments, "period", "credit_utilization_pct"]].itertuples(
+            index=False, name=None
+        ):
+            if pd.notna(used) and used > credit_threshold:
+                over_limit[tuple(key)] = float(used)
+
     # Segment flags, with their reasons.
     flags: dict[tuple[Any, ...], list[str]] = {}
     for key, g in rows.groupby([*segments, "period"], sort=False, dropna=False):
@@ -522,6 +548,9 @@ def scorecard(
             reasons.append(
                 f"churn risk: only {ret.iloc[0]:.0f}% of last period's customers ordered again"
             )
+        used = over_limit.get(key if isinstance(key, tuple) else (key,))
+        if used is not None:
+            reasons.append(f"over credit limit: {used:.0f}% of the credit limit in use")
         flags[key if isinstance(key, tuple) else (key,)] = reasons
     rows["flags"] = [
         flags[key] for key in zip(*[rows[c] for c in [*segments, "period"]], strict=True)

@@ -1,7 +1,9 @@
 //! The KPIs, one module per family. Each KPI is a [`crate::engine::Kpi`]: a
 //! state with update / merge / finalize, registered in [`crate::registry`].
+pub mod commercial;
 pub mod customers;
 pub mod feedback;
+pub mod finance;
 pub mod orders;
 pub mod service;
 pub mod survey;

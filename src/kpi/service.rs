@@ -31,7 +31,7 @@ const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
 // Small readers
 
 /// A string (or dictionary-of-strings) column read in place: each row's label.
-enum Labels<'a> {
+pub(crate) enum Labels<'a> {
     Plain(Strings<'a>),
     Dict { keys: Vec<usize>, nulls: Option<NullBuffer>, values: Strings<'a> },
     AllNull,
@@ -39,7 +39,7 @@ enum Labels<'a> {
 
 impl<'a> Labels<'a> {
     /// `None` for a type [`expect_labels`] rejects.
-    fn new(array: &'a dyn Array) -> Option<Self> {
+    pub(crate) fn new(array: &'a dyn Array) -> Option<Self> {
         match array.data_type() {
             DataType::Null => Some(Labels::AllNull),
             DataType::Dictionary(_, _) => {
@@ -52,7 +52,7 @@ impl<'a> Labels<'a> {
     }
 
     #[inline]
-    fn get(&self, row: usize) -> Option<&'a str> {
+    pub(crate) fn get(&self, row: usize) -> Option<&'a str> {
         match self {
             Labels::Plain(s) => (!s.nulls().is_some_and(|n| n.is_null(row))).then(|| s.value(row)),
             Labels::Dict { keys, nulls, values } => {
@@ -64,7 +64,7 @@ impl<'a> Labels<'a> {
 }
 
 /// Check that column `index` holds strings (any flavour, or a dictionary of them).
-fn expect_labels(schema: &Schema, index: usize, role: &str) -> Result<()> {
+pub(crate) fn expect_labels(schema: &Schema, index: usize, role: &str) -> Result<()> {
     let field = schema.field(index);
     if is_string(field.data_type()) || field.data_type() == &DataType::Null {
         return Ok(());
@@ -81,7 +81,7 @@ fn expect_labels(schema: &Schema, index: usize, role: &str) -> Result<()> {
 }
 
 /// An instant (microseconds since the epoch, UTC for zoned columns) as text for error examples.
-fn show_instant(us: i64) -> String {
+pub(crate) fn show_instant(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
         .map(|d| d.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|| us.to_string())
@@ -90,14 +90,14 @@ fn show_instant(us: i64) -> String {
 /// The calendar day of an instant: naive timestamps and dates are wall time
 /// already; zoned timestamps are taken in the column's own zone.
 #[derive(Clone, Debug)]
-enum DayOf {
+pub(crate) enum DayOf {
     Wall,
     Zoned(arrow_array::timezone::Tz),
 }
 
 /// A duration between a zoned column (UTC instants) and a naive one (wall
 /// time) is off by the zone's UTC offset: refuse the pair, naming the naive column.
-fn check_same_zoning(schema: &Schema, [a, b]: [(usize, &str); 2]) -> Result<()> {
+pub(crate) fn check_same_zoning(schema: &Schema, [a, b]: [(usize, &str); 2]) -> Result<()> {
     // Some(zone) for timestamps and dates; None for an all-null column (no durations).
     let zone = |i: usize| match schema.field(i).data_type() {
         DataType::Null => None,
@@ -122,7 +122,7 @@ fn check_same_zoning(schema: &Schema, [a, b]: [(usize, &str); 2]) -> Result<()> 
 }
 
 impl DayOf {
-    fn for_column(schema: &Schema, index: usize) -> Result<Self> {
+    pub(crate) fn for_column(schema: &Schema, index: usize) -> Result<Self> {
         let field = schema.field(index);
         match field.data_type() {
             DataType::Timestamp(_, Some(tz)) => tz.parse().map(DayOf::Zoned).map_err(|_| {
@@ -136,7 +136,7 @@ impl DayOf {
     }
 
     #[inline]
-    fn day(&self, us: i64) -> i32 {
+    pub(crate) fn day(&self, us: i64) -> i32 {
         use chrono::{Offset, TimeZone};
         match self {
             DayOf::Wall => day_of_micros(us),
