@@ -19,13 +19,28 @@ import os as _os
 import warnings as _warnings
 
 from kpiforge import _core, demo
+from kpiforge.clv import (
+    BetaGeoModel,
+    GammaGammaModel,
+    clv,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    rfm_summary,
+)
 from kpiforge.customers import (
     cohort_retention,
     purchase_frequency,
     repeat_purchase_rate,
     retention,
 )
-from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
+from kpiforge.exceptions import (
+    ClvModelWarning,
+    FitError,
+    KpiDataWarning,
+    KpiforgeError,
+    KpiInputError,
+    KpiInternalError,
+)
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
 from kpiforge.orders import cross_sell, order_accuracy, otif, revenue, self_service_adoption
 from kpiforge.partial import Partial, finalize, merge_partials
@@ -42,6 +57,14 @@ from kpiforge.targets import Target, Targets
 __version__: str = _core.__version__
 
 __all__ = [
+    "BetaGeoModel",
+    "ClvModelWarning",
+    "FitError",
+    "GammaGammaModel",
+    "clv",
+    "fit_bgnbd",
+    "fit_gamma_gamma",
+    "rfm_summary",
     "Kpi",
     "Metric",
     "Partial",

@@ -247,10 +247,10 @@ pub fn expected_one(p: &Params, h: f64, x: f64, tx: f64, t: f64) -> Option<f64> 
     let z = h / (p.alpha + t + h);
     let c = p.a + p.b + x - 1.0;
     let f = hyp2f1_euler_factor(p.r + x, p.b + x, c, z)?;
-    if !(f > 0.0) {
-        return None;
-    }
-    let second = -((p.a - 1.0) * (-z).ln_1p() + f.ln()).exp_m1();
+    let ln_pow = (p.a - 1.0) * (-z).ln_1p();
+    // 1 − (1−z)^(a−1)·F, without cancellation for short horizons where F > 0
+    // (F can be negative when a + b + x − 1 < 0).
+    let second = if f > 0.0 { -(ln_pow + f.ln()).exp_m1() } else { 1.0 - ln_pow.exp() * f };
     let first = c / (p.a - 1.0);
     let denom = if x > 0.0 { 1.0 + death_odds(p, x, tx, t) } else { 1.0 };
     let e = first * second / denom;

@@ -70,12 +70,11 @@ pub(crate) fn fit_failure(model: &str, failure: optimize::Failure) -> Error {
     let what = match failure {
         NonFiniteStart => "the log-likelihood is not finite at the starting point".to_string(),
         LineSearch { gradient_norm } => {
-            format!("the optimiser stalled (gradient {}) before reaching an optimum", show_f64(gradient_norm))
+            format!("the optimiser stalled (gradient {gradient_norm:.1e}) before reaching an optimum")
         }
         IterationLimit { gradient_norm } => format!(
-            "the optimiser did not converge (gradient {} at the iteration limit); a parameter is \
-             probably drifting to 0 or infinity",
-            show_f64(gradient_norm)
+            "the optimiser did not converge (gradient {gradient_norm:.1e} at the iteration limit); a \
+             parameter is probably drifting to 0 or infinity"
         ),
         NotPositiveDefinite => "the Hessian at the optimum is not positive definite, so some parameter \
                                 is not identified by the data"

@@ -7,11 +7,15 @@
 //! period excluded; 0 when frequency = 0). Transactions in periods after
 //! `as_of`'s period are dropped and counted.
 
-use arrow_array::Array;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use arrow_select::concat::concat;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::ingest::{show_f64, Numeric};
+use crate::ingest::{find_column, show_f64, Numeric};
 use crate::keys;
 use crate::period::{civil_from_days, format_day, DateReader, NULL_DAY};
 
@@ -204,6 +208,48 @@ pub fn summarize(
         out.revenue.push(revenue);
     }
     Ok(out)
+}
+
+/// [`summarize`] over record batches (columns looked up by name, with
+/// suggestions), as an Arrow batch: `first_row` (u64), `frequency`, `recency`,
+/// `T`, `monetary_value`, `revenue` (f64). Also returns the count of dropped
+/// transactions after `as_of`.
+pub fn summarize_batches(
+    schema: &Schema,
+    batches: &[RecordBatch],
+    (customer, date, amount): (&str, &str, &str),
+    as_of: Option<i32>,
+    freq: Freq,
+) -> Result<(RecordBatch, u64)> {
+    let column = |name: &str, role: &str| -> Result<ArrayRef> {
+        let index = find_column(schema, name, role)?;
+        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
+        if parts.is_empty() {
+            return Ok(arrow_array::new_empty_array(schema.field(index).data_type()));
+        }
+        concat(&parts).map_err(|e| Error::Internal(format!("concatenating column '{name}': {e}")))
+    };
+    let (c, d, a) = (column(customer, "customer")?, column(date, "date")?, column(amount, "amount")?);
+    let s = summarize(c.as_ref(), d.as_ref(), a.as_ref(), (customer, date, amount), as_of, freq)?;
+    let f64_field = |name: &str| Field::new(name, DataType::Float64, false);
+    let out_schema = Arc::new(Schema::new(vec![
+        Field::new("first_row", DataType::UInt64, false),
+        f64_field("frequency"),
+        f64_field("recency"),
+        f64_field("T"),
+        f64_field("monetary_value"),
+        f64_field("revenue"),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from(s.first_row)),
+        Arc::new(Float64Array::from(s.frequency)),
+        Arc::new(Float64Array::from(s.recency)),
+        Arc::new(Float64Array::from(s.t)),
+        Arc::new(Float64Array::from(s.monetary_value)),
+        Arc::new(Float64Array::from(s.revenue)),
+    ];
+    let batch = RecordBatch::try_new(out_schema, columns).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((batch, s.dropped_after_as_of))
 }
 
 #[cfg(test)]

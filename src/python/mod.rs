@@ -10,8 +10,10 @@ use pyo3_arrow::PyRecordBatch;
 use crate::error::Error;
 use crate::{demo, engine, registry};
 
+mod clv;
+
 /// Run `f`, turning a panic into an internal error so it never aborts Python.
-fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(payload) => {
@@ -26,7 +28,7 @@ fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
 }
 
 /// Raise the Python exception for a core error (classes live in `kpiforge.exceptions`).
-fn to_py(py: Python<'_>, err: Error) -> PyErr {
+pub(crate) fn to_py(py: Python<'_>, err: Error) -> PyErr {
     let exceptions = match py.import("kpiforge.exceptions") {
         Ok(m) => m,
         Err(e) => return e,
@@ -41,6 +43,7 @@ fn to_py(py: Python<'_>, err: Error) -> PyErr {
                 let exc = exceptions.getattr("KpiInputError")?.call((message,), Some(&kwargs))?;
                 Ok(PyErr::from_value(exc))
             }
+            Error::Fit(message) => Ok(PyErr::from_value(exceptions.getattr("FitError")?.call1((message,))?)),
             Error::Interrupted => {
                 Ok(pyo3::exceptions::PyKeyboardInterrupt::new_err("kpiforge computation interrupted"))
             }
@@ -177,6 +180,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_mark_forked, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_build, m)?)?;
+    clv::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
