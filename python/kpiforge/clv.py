@@ -147,7 +147,13 @@ def rfm_summary(
             )
     batch, _dropped = _core.clv_rfm(table, customer, date, amount, _as_of_day(as_of), freq)
     metrics = pa.Table.from_batches([batch])
-    keys = table.select([customer, *by_cols]).take(metrics.column("first_row"))
+    keys = table.select([customer, *by_cols])
+    # pyarrow's take has no kernel for view types (polars exports strings as string_view).
+    views = {"string_view": pa.large_string(), "binary_view": pa.large_binary()}
+    keys = pa.table(
+        [c.cast(views[str(c.type)]) if str(c.type) in views else c for c in keys.columns],
+        names=keys.column_names,
+    ).take(metrics.column("first_row"))
     out = keys.to_pandas(date_as_object=False)
     for name in ("frequency", "recency", "T", "monetary_value", "revenue"):
         out[name] = metrics.column(name).to_numpy()
