@@ -47,11 +47,14 @@ pub struct Options {
     pub max_iterations: usize,
     /// Converged when the largest gradient component is below this.
     pub gradient_tolerance: f64,
+    /// The start is already near the optimum (e.g. the fit on a subsample):
+    /// go straight to Newton steps, BFGS only if they do not converge.
+    pub warm_start: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_iterations: 1000, gradient_tolerance: 1e-8 }
+        Options { max_iterations: 1000, gradient_tolerance: 1e-8, warm_start: false }
     }
 }
 
@@ -68,20 +71,68 @@ fn max_abs(a: &[f64]) -> f64 {
 const MAX_STEP: f64 = 3.0;
 
 pub fn minimize(f: &impl Objective, x0: &[f64], options: &Options) -> Result<Minimum, Failure> {
-    let n = x0.len();
-    let mut x = x0.to_vec();
-    let mut g = vec![0.0; n];
-    let mut fx = f.eval(&x, &mut g);
-    if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
+    let mut g0 = vec![0.0; x0.len()];
+    let f0 = f.eval(x0, &mut g0);
+    if !f0.is_finite() || g0.iter().any(|v| !v.is_finite()) {
         return Err(Failure::NonFiniteStart);
     }
+    // BFGS to a moderate tolerance, then Newton steps with one numerical
+    // Hessian (chord method: each step costs one evaluation, the Hessian 2n);
+    // near the optimum they converge much faster than more BFGS iterations.
+    let coarse = options.gradient_tolerance.max(1e-6);
+    let (mut x, mut fx, mut g, mut iterations) = if options.warm_start {
+        (x0.to_vec(), f0, g0, 0)
+    } else {
+        bfgs(f, x0.to_vec(), coarse, options.max_iterations)?
+    };
+    let mut hess = numerical_hessian(f, &x);
+    let n = x.len();
+    for _ in 0..12 {
+        if max_abs(&g) < 1e-3 * options.gradient_tolerance {
+            break;
+        }
+        let Some(step) = cholesky_solve(&hess, &g) else { break };
+        let x_try: Vec<f64> = (0..n).map(|i| x[i] - step[i]).collect();
+        let mut g_try = vec![0.0; n];
+        let f_try = f.eval(&x_try, &mut g_try);
+        if !(f_try.is_finite() && f_try <= fx + 1e-12 * fx.abs().max(1.0) && max_abs(&g_try) < max_abs(&g)) {
+            break;
+        }
+        iterations += 1;
+        x = x_try;
+        g = g_try;
+        fx = f_try;
+    }
+    if max_abs(&g) > options.gradient_tolerance {
+        // Newton did not get there (a poorly conditioned optimum): finish with BFGS.
+        let (x2, f2, g2, it2) = bfgs(f, x, options.gradient_tolerance, options.max_iterations)?;
+        (x, fx, g, iterations) = (x2, f2, g2, iterations + it2);
+        hess = numerical_hessian(f, &x);
+        if max_abs(&g) > options.gradient_tolerance {
+            return Err(Failure::LineSearch { gradient_norm: max_abs(&g) });
+        }
+    }
+    if cholesky(&hess).is_none() {
+        return Err(Failure::NotPositiveDefinite);
+    }
+    Ok(Minimum { x, value: fx, gradient: g, hessian: hess, iterations })
+}
+
+type BfgsEnd = (Vec<f64>, f64, Vec<f64>, usize);
+
+/// BFGS with a backtracking Armijo line search until the largest gradient
+/// component is below `tolerance`.
+fn bfgs(f: &impl Objective, mut x: Vec<f64>, tolerance: f64, max_iterations: usize) -> Result<BfgsEnd, Failure> {
+    let n = x.len();
+    let mut g = vec![0.0; n];
+    let mut fx = f.eval(&x, &mut g);
     // Inverse Hessian approximation.
     let mut h = identity(n);
     let mut iterations = 0;
     let mut fresh = true;
     let (mut x_new, mut g_new, mut d) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    while max_abs(&g) > options.gradient_tolerance {
-        if iterations >= options.max_iterations {
+    while max_abs(&g) > tolerance {
+        if iterations >= max_iterations {
             return Err(Failure::IterationLimit { gradient_norm: max_abs(&g) });
         }
         iterations += 1;
@@ -112,16 +163,20 @@ pub fn minimize(f: &impl Objective, x0: &[f64], options: &Options) -> Result<Min
                 break;
             }
             // Quadratic interpolation of the backtrack, kept within [0.1, 0.5].
-            let next = if f_new.is_finite() {
+            step = if f_new.is_finite() {
                 let q = -slope * step * step / (2.0 * (f_new - fx - slope * step));
                 q.clamp(0.1 * step, 0.5 * step)
             } else {
                 0.1 * step
             };
-            step = next;
         }
         let Some(f_new) = accepted else {
             if fresh {
+                if max_abs(&g) < 1e-3 {
+                    // Near the optimum the decrease drowns in the rounding of a
+                    // sum over many rows; Newton steps (judged by the gradient) finish.
+                    break;
+                }
                 return Err(Failure::LineSearch { gradient_norm: max_abs(&g) });
             }
             // The BFGS model went stale: retry from steepest descent.
@@ -142,41 +197,15 @@ pub fn minimize(f: &impl Objective, x0: &[f64], options: &Options) -> Result<Min
             bfgs_update(&mut h, &s, &y, sy);
             fresh = false;
         }
-        let converged_value = (fx - f_new).abs() <= 1e-16 * fx.abs().max(1.0);
+        let stalled = (fx - f_new).abs() <= 1e-16 * fx.abs().max(1.0) && max_abs(&s) < 1e-12;
         x.copy_from_slice(&x_new);
         g.copy_from_slice(&g_new);
         fx = f_new;
-        if converged_value && max_abs(&s) < 1e-12 {
-            break; // no more progress to make; Newton below decides
+        if stalled {
+            break; // no more progress to make; the caller checks the gradient
         }
     }
-    // Newton polish: BFGS leaves the optimum good to ~1e-8 in the gradient;
-    // a few exact-curvature steps take it to rounding level.
-    let mut hess = numerical_hessian(f, &x);
-    for _ in 0..8 {
-        if max_abs(&g) < 1e-13 {
-            break;
-        }
-        let Some(step) = cholesky_solve(&hess, &g) else { break };
-        let x_try: Vec<f64> = (0..n).map(|i| x[i] - step[i]).collect();
-        let mut g_try = vec![0.0; n];
-        let f_try = f.eval(&x_try, &mut g_try);
-        if !(f_try.is_finite() && f_try <= fx + 1e-12 * fx.abs().max(1.0) && max_abs(&g_try) < max_abs(&g)) {
-            break;
-        }
-        iterations += 1;
-        x = x_try;
-        g = g_try;
-        fx = f_try;
-        hess = numerical_hessian(f, &x);
-    }
-    if max_abs(&g) > options.gradient_tolerance {
-        return Err(Failure::IterationLimit { gradient_norm: max_abs(&g) });
-    }
-    if cholesky(&hess).is_none() {
-        return Err(Failure::NotPositiveDefinite);
-    }
-    Ok(Minimum { x, value: fx, gradient: g, hessian: hess, iterations })
+    Ok((x, fx, g, iterations))
 }
 
 fn identity(n: usize) -> Vec<Vec<f64>> {
