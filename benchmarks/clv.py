@@ -106,7 +106,7 @@ def main() -> int:
     if not lifetimes_ok:
         truth = np.array([*BGNBD.values(), *GAMMA_GAMMA.values()])
         print("lifetimes not run; kpiforge vs simulated parameters:")
-        for name, got, want in zip(names, p_kf, truth):
+        for name, got, want in zip(names, p_kf, truth, strict=True):
             print(f"  {name:6s} {got:10.4f}  (simulated {want})")
         # Estimates are within sampling error of the truth only for large samples.
         return 0
@@ -114,7 +114,7 @@ def main() -> int:
     print(f"lifetimes BG/NBD + Gamma-Gamma: {t_lt:8.2f} s")
     print(f"ratio (lifetimes / kpiforge): {t_lt / t_kf:8.1f}x")
     rel = np.abs(p_kf - p_lt) / np.abs(p_lt)
-    for name, a, b, r in zip(names, p_kf, p_lt, rel):
+    for name, a, b, r in zip(names, p_kf, p_lt, rel, strict=True):
         print(f"  {name:6s} kpiforge {a:12.6f}  lifetimes {b:12.6f}  rel diff {r:.1e}")
     if rel.max() > 5e-4:
         print(f"FAIL: parameters differ by {rel.max():.1e} (more than the 3rd significant digit)")

@@ -30,9 +30,7 @@ def cdnow_summary() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def cdnow_monetary() -> pd.DataFrame:
     df = pd.read_csv(DATA / "cdnow_customers_summary_with_transactions.csv")
-    return df.rename(
-        columns={"x": "frequency", "t_x": "recency", "zbar": "monetary_value"}
-    )
+    return df.rename(columns={"x": "frequency", "t_x": "recency", "zbar": "monetary_value"})
 
 
 @pytest.fixture(scope="module")
@@ -167,9 +165,9 @@ def test_predictions_match_lifetimes(
 def test_rfm_summary_matches_lifetimes(cdnow_transactions: pd.DataFrame) -> None:
     lifetimes = pytest.importorskip("lifetimes")
     for freq, as_of in [("D", None), ("D", "1997-09-30"), ("W", None), ("W", "1997-06-04")]:
-        ours = kf.rfm_summary(
-            cdnow_transactions, date="date", freq=freq, as_of=as_of
-        ).set_index("customer_id")
+        ours = kf.rfm_summary(cdnow_transactions, date="date", freq=freq, as_of=as_of).set_index(
+            "customer_id"
+        )
         theirs = lifetimes.utils.summary_data_from_transaction_data(
             cdnow_transactions,
             "customer_id",
@@ -250,7 +248,9 @@ def test_clv_per_customer_is_the_models(cdnow_orders: pd.DataFrame) -> None:
     bg, gg = df.attrs["bgnbd"], df.attrs["gamma_gamma"]
     x, tx, t, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
     np.testing.assert_array_equal(df["p_alive"], bg.p_alive(x, tx, t))
-    np.testing.assert_array_equal(df["expected_purchases"], bg.expected_purchases(6 * 4.345, x, tx, t))
+    np.testing.assert_array_equal(
+        df["expected_purchases"], bg.expected_purchases(6 * 4.345, x, tx, t)
+    )
     np.testing.assert_array_equal(df["expected_avg_value"], gg.expected_avg_value(x, m))
     np.testing.assert_array_equal(
         df["clv"], gg.clv(bg, x, tx, t, m, horizon=6, discount_rate=0.02, freq="W")
@@ -322,7 +322,12 @@ def _reference_rfm(df: pd.DataFrame, as_of: pd.Timestamp | None, freq: str) -> p
     periods = df["ordered_at"].dt.to_period(freq)
     end = (as_of if as_of is not None else df["ordered_at"].max()).to_period(freq)
     df = df.assign(p=periods)[periods <= end]
-    per = df.groupby(["customer_id", "p"])["amount"].sum().reset_index().sort_values(["customer_id", "p"])
+    per = (
+        df.groupby(["customer_id", "p"])["amount"]
+        .sum()
+        .reset_index()
+        .sort_values(["customer_id", "p"])
+    )
     rows = []
     for cust, g in per.groupby("customer_id"):
         first, last = g["p"].iloc[0], g["p"].iloc[-1]

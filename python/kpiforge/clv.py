@@ -119,7 +119,9 @@ def rfm_summary(
         >>> import pandas as pd
         >>> orders = pd.DataFrame({
         ...     "customer_id": ["a", "a", "a", "b"],
-        ...     "ordered_at": pd.to_datetime(["2025-01-01", "2025-01-01", "2025-01-11", "2025-01-05"]),
+        ...     "ordered_at": pd.to_datetime(
+        ...         ["2025-01-01", "2025-01-01", "2025-01-11", "2025-01-05"]
+        ...     ),
         ...     "amount": [10.0, 5.0, 20.0, 7.0],
         ... })
         >>> kf.rfm_summary(orders, as_of="2025-01-31")
@@ -474,7 +476,7 @@ def clv(
     level: Literal["customer", "segment"] = "customer",
     penalizer_coef: float = 0.0,
 ) -> pd.DataFrame:
-    """Customer lifetime value: historical value to date and predicted value over ``horizon`` months.
+    """Customer lifetime value: value to date and predicted value over ``horizon`` months.
 
     Builds the :func:`rfm_summary` (time unit ``freq``), fits BG/NBD
     (:func:`fit_bgnbd`) on all customers and Gamma-Gamma

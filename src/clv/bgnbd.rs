@@ -55,7 +55,12 @@ pub fn validate(x: &[f64], tx: &[f64], t: &[f64], weights: Option<&[f64]>) -> Re
     )?;
     check_rows("T", t, |_, v| !(v.is_finite() && v >= 0.0), "are negative or not finite")?;
     check_rows("recency", tx, |_, v| !(v.is_finite() && v >= 0.0), "are negative or not finite")?;
-    check_rows("recency", tx, |i, v| v > t[i], "exceed T (the last purchase is after the end of observation)")?;
+    check_rows(
+        "recency",
+        tx,
+        |i, v| v > t[i],
+        "exceed T (the last purchase is after the end of observation)",
+    )?;
     check_rows(
         "recency",
         tx,
@@ -94,7 +99,9 @@ impl Data {
             .map(|i| (x[i].to_bits(), tx[i].to_bits(), t[i].to_bits(), i as u32))
             .collect();
         if keys.is_empty() {
-            return Err(Error::param("no customers to fit the BG/NBD model on (empty input or all weights 0)"));
+            return Err(Error::param(
+                "no customers to fit the BG/NBD model on (empty input or all weights 0)",
+            ));
         }
         keys.par_sort_unstable();
         let order: Vec<u32> = keys.into_iter().map(|k| k.3).collect();
@@ -177,7 +184,8 @@ impl Data {
                 let dab = digamma(a + b + x);
                 let da = dg_ab - dab;
                 let db = dg_ab + digamma(b + x) - dg_b - dab;
-                let (la4, db4) = if x > 0.0 { (a.ln() - (b + x - 1.0).ln(), -1.0 / (b + x - 1.0)) } else { (0.0, 0.0) };
+                let (la4, db4) =
+                    if x > 0.0 { (a.ln() - (b + x - 1.0).ln(), -1.0 / (b + x - 1.0)) } else { (0.0, 0.0) };
                 [c, dr, da, db, la4, db4]
             })
             .collect();
@@ -221,7 +229,10 @@ impl Data {
 /// (rows are also compressed internally, so repeated rows cost nothing).
 pub fn fit(x: &[f64], tx: &[f64], t: &[f64], weights: Option<&[f64]>, penalizer_coef: f64) -> Result<Fit> {
     if !(penalizer_coef.is_finite() && penalizer_coef >= 0.0) {
-        return Err(Error::column("penalizer_coef", format!("penalizer_coef must be >= 0, got {penalizer_coef}")));
+        return Err(Error::column(
+            "penalizer_coef",
+            format!("penalizer_coef must be >= 0, got {penalizer_coef}"),
+        ));
     }
     let data = Data::new(x, tx, t, weights)?;
     if data.weighted_x == 0.0 {
@@ -329,6 +340,7 @@ pub fn expected_purchases(p: &Params, h: f64, x: &[f64], tx: &[f64], t: &[f64]) 
 /// i = 1..=months, the expected purchases between months i−1 and i (time unit
 /// = `periods_per_month` per month) times the customer's expected value per
 /// purchase, discounted by (1 + discount_rate)^i.
+#[allow(clippy::too_many_arguments)] // the customers' four columns plus three settings
 pub fn clv(
     p: &Params,
     x: &[f64],
@@ -342,7 +354,10 @@ pub fn clv(
     validate(x, tx, t, None)?;
     check_lengths(&[("frequency", x.len()), ("expected value", value.len())])?;
     if !(discount_rate.is_finite() && discount_rate > -1.0) {
-        return Err(Error::column("discount_rate", format!("discount_rate must be > -1, got {discount_rate}")));
+        return Err(Error::column(
+            "discount_rate",
+            format!("discount_rate must be > -1, got {discount_rate}"),
+        ));
     }
     (0..x.len())
         .into_par_iter()
@@ -381,7 +396,8 @@ mod tests {
             tp[j] += h;
             tm[j] -= h;
             let mut dummy = [0.0; 4];
-            let num = (data.objective(&tp, &mut dummy, 0.05) - data.objective(&tm, &mut dummy, 0.05)) / (2.0 * h);
+            let num =
+                (data.objective(&tp, &mut dummy, 0.05) - data.objective(&tm, &mut dummy, 0.05)) / (2.0 * h);
             assert!((num - g[j]).abs() < 1e-7, "component {j}: {num} vs {}", g[j]);
         }
     }
@@ -441,7 +457,8 @@ mod tests {
         let n = 50_000;
         let x: Vec<f64> = (0..n).map(|i| ((i * 7919) % 13) as f64).collect();
         let t: Vec<f64> = (0..n).map(|i| 5.0 + (i % 997) as f64 * 0.031).collect();
-        let tx: Vec<f64> = (0..n).map(|i| if x[i] > 0.0 { t[i] * ((i * 31) % 100) as f64 / 100.0 } else { 0.0 }).collect();
+        let tx: Vec<f64> =
+            (0..n).map(|i| if x[i] > 0.0 { t[i] * ((i * 31) % 100) as f64 / 100.0 } else { 0.0 }).collect();
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| fit(&x, &tx, &t, None, 0.01).unwrap())

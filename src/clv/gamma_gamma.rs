@@ -77,7 +77,8 @@ impl Data {
         }
         // Grouped by x so x-only terms are computed once per distinct x.
         order.par_sort_by(|&i, &j| x[i as usize].total_cmp(&x[j as usize]));
-        let mut d = Data { x_idx: vec![], xs: vec![], xm: vec![], ln_m: vec![], w: vec![], total_weight: 0.0 };
+        let mut d =
+            Data { x_idx: vec![], xs: vec![], xm: vec![], ln_m: vec![], w: vec![], total_weight: 0.0 };
         for &i in &order {
             let i = i as usize;
             if d.xs.last() != Some(&x[i]) {
@@ -135,13 +136,17 @@ impl Data {
 /// A fit with q ≤ 1 is rejected: the population mean spend γp/(q−1) would not exist.
 pub fn fit(x: &[f64], m: &[f64], weights: Option<&[f64]>, penalizer_coef: f64) -> Result<Fit> {
     if !(penalizer_coef.is_finite() && penalizer_coef >= 0.0) {
-        return Err(Error::column("penalizer_coef", format!("penalizer_coef must be >= 0, got {penalizer_coef}")));
+        return Err(Error::column(
+            "penalizer_coef",
+            format!("penalizer_coef must be >= 0, got {penalizer_coef}"),
+        ));
     }
     let data = Data::new(x, m, weights)?;
     let objective = |theta: &[f64], grad: &mut [f64]| data.objective(theta, grad, penalizer_coef);
     // Start at p = q = 1 (as lifetimes, nearly) and γ at the mean spend's scale.
-    let mean_m = (0..data.w.len()).map(|i| data.w[i] * data.xm[i] / data.xs[data.x_idx[i] as usize]).sum::<f64>()
-        / data.total_weight;
+    let mean_m =
+        (0..data.w.len()).map(|i| data.w[i] * data.xm[i] / data.xs[data.x_idx[i] as usize]).sum::<f64>()
+            / data.total_weight;
     let start = [0.0, 0.0, mean_m.ln()];
     let min = minimize(&objective, &start, &Options::default()).map_err(|f| fit_failure("Gamma-Gamma", f))?;
     let params: Vec<f64> = min.x.iter().map(|v| v.exp()).collect();

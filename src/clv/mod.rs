@@ -101,9 +101,7 @@ pub(crate) fn check_rows(
     let first = values.iter().enumerate().position(|(i, v)| bad(i, *v)).expect("counted");
     let example = show_f64(values[first]);
     Err(Error::Input {
-        message: format!(
-            "{column}: {count} rows {problem} (first at position {first}, value {example})"
-        ),
+        message: format!("{column}: {count} rows {problem} (first at position {first}, value {example})"),
         column: Some(column.to_string()),
         count: Some(count as u64),
         example: Some(example),
@@ -132,6 +130,7 @@ pub(crate) fn standard_errors(
     hessian: &[Vec<f64>],
     total_weight: f64,
 ) -> crate::Result<Vec<f64>> {
-    let inv = optimize::inverse_pd(hessian).ok_or_else(|| fit_failure(model, optimize::Failure::NotPositiveDefinite))?;
+    let inv = optimize::inverse_pd(hessian)
+        .ok_or_else(|| fit_failure(model, optimize::Failure::NotPositiveDefinite))?;
     Ok(natural.iter().enumerate().map(|(i, p)| p * (inv[i][i] / total_weight).sqrt()).collect())
 }

@@ -5,6 +5,9 @@
 //! the curvature check (positive definite, or the fit is rejected) and gives
 //! the standard errors.
 
+// Small dense matrices: index loops read like the formulas.
+#![allow(clippy::needless_range_loop)]
+
 /// An objective: value at `x`, gradient written into `grad`. Returns a
 /// non-finite value where the objective is undefined (the line search backs off).
 pub trait Objective {
@@ -122,7 +125,12 @@ type BfgsEnd = (Vec<f64>, f64, Vec<f64>, usize);
 
 /// BFGS with a backtracking Armijo line search until the largest gradient
 /// component is below `tolerance`.
-fn bfgs(f: &impl Objective, mut x: Vec<f64>, tolerance: f64, max_iterations: usize) -> Result<BfgsEnd, Failure> {
+fn bfgs(
+    f: &impl Objective,
+    mut x: Vec<f64>,
+    tolerance: f64,
+    max_iterations: usize,
+) -> Result<BfgsEnd, Failure> {
     let n = x.len();
     let mut g = vec![0.0; n];
     let mut fx = f.eval(&x, &mut g);
@@ -155,10 +163,7 @@ fn bfgs(f: &impl Objective, mut x: Vec<f64>, tolerance: f64, max_iterations: usi
                 x_new[i] = x[i] + step * d[i];
             }
             let f_new = f.eval(&x_new, &mut g_new);
-            if f_new.is_finite()
-                && g_new.iter().all(|v| v.is_finite())
-                && f_new <= fx + 1e-4 * step * slope
-            {
+            if f_new.is_finite() && g_new.iter().all(|v| v.is_finite()) && f_new <= fx + 1e-4 * step * slope {
                 accepted = Some(f_new);
                 break;
             }
@@ -261,7 +266,7 @@ pub fn cholesky(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
             let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
             if i == j {
                 let d = a[i][i] - s;
-                if !(d > 1e-14 * a[i][i].abs()) || !d.is_finite() {
+                if !d.is_finite() || d <= 1e-14 * a[i][i].abs() {
                     return None;
                 }
                 l[i][j] = d.sqrt();

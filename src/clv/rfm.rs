@@ -109,7 +109,12 @@ pub fn summarize(
     }
     if customer.null_count() > 0 {
         let first = (0..customer.len()).find(|&i| customer.is_null(i)).expect("has nulls");
-        return Err(column_error(c_name, customer.null_count(), format!("null at row {first}"), "have no customer id"));
+        return Err(column_error(
+            c_name,
+            customer.null_count(),
+            format!("null at row {first}"),
+            "have no customer id",
+        ));
     }
     let reader = DateReader::new(d_name, date.data_type(), None)?;
     let mut days = Vec::new();
@@ -120,7 +125,10 @@ pub fn summarize(
         return Err(column_error(d_name, null_days, format!("null at row {first}"), "have no date"));
     }
     let numeric = Numeric::new(amount).ok_or_else(|| {
-        Error::column(a_name, format!("column '{a_name}' (amount=) has type {}, not numeric", amount.data_type()))
+        Error::column(
+            a_name,
+            format!("column '{a_name}' (amount=) has type {}, not numeric", amount.data_type()),
+        )
     })?;
     let mut amounts = Vec::with_capacity(amount.len());
     let (mut missing, mut negative) = ((0usize, None), (0usize, None));

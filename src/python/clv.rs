@@ -30,9 +30,12 @@ fn clv_fit_bgnbd(
     weights: Option<PyReadonlyArray1<'_, f64>>,
     penalizer_coef: f64,
 ) -> PyResult<FitTuple> {
-    let (x, tx, tt) = (slice(py, &frequency, "frequency")?, slice(py, &recency, "recency")?, slice(py, &t, "T")?);
+    let (x, tx, tt) =
+        (slice(py, &frequency, "frequency")?, slice(py, &recency, "recency")?, slice(py, &t, "T")?);
     let w = weights.as_ref().map(|w| slice(py, w, "weights")).transpose()?;
-    py.detach(|| guarded(|| bgnbd::fit(x, tx, tt, w, penalizer_coef))).map(fit_tuple).map_err(|e| to_py(py, e))
+    py.detach(|| guarded(|| bgnbd::fit(x, tx, tt, w, penalizer_coef)))
+        .map(fit_tuple)
+        .map_err(|e| to_py(py, e))
 }
 
 /// Fit Gamma-Gamma on repeat customers: (params [p, q, gamma], std errors, log-likelihood, iterations, rows).
@@ -47,7 +50,9 @@ fn clv_fit_gamma_gamma(
 ) -> PyResult<FitTuple> {
     let (x, m) = (slice(py, &frequency, "frequency")?, slice(py, &monetary_value, "monetary_value")?);
     let w = weights.as_ref().map(|w| slice(py, w, "weights")).transpose()?;
-    py.detach(|| guarded(|| gamma_gamma::fit(x, m, w, penalizer_coef))).map(fit_tuple).map_err(|e| to_py(py, e))
+    py.detach(|| guarded(|| gamma_gamma::fit(x, m, w, penalizer_coef)))
+        .map(fit_tuple)
+        .map_err(|e| to_py(py, e))
 }
 
 /// BG/NBD predictions: P(alive) when `t` is None, else expected purchases in the next `t`.
@@ -62,7 +67,8 @@ fn clv_bgnbd_predict<'py>(
     t: Option<f64>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let p = bgnbd::Params::from_slice(&params).map_err(|e| to_py(py, e))?;
-    let (x, tx, tt) = (slice(py, &frequency, "frequency")?, slice(py, &recency, "recency")?, slice(py, &t_age, "T")?);
+    let (x, tx, tt) =
+        (slice(py, &frequency, "frequency")?, slice(py, &recency, "recency")?, slice(py, &t_age, "T")?);
     let out = py
         .detach(|| {
             guarded(|| match t {
@@ -104,7 +110,8 @@ fn clv_value<'py>(
     periods_per_month: f64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let p = bgnbd::Params::from_slice(&params).map_err(|e| to_py(py, e))?;
-    let (x, tx, tt) = (slice(py, &frequency, "frequency")?, slice(py, &recency, "recency")?, slice(py, &t_age, "T")?);
+    let (x, tx, tt) =
+        (slice(py, &frequency, "frequency")?, slice(py, &recency, "recency")?, slice(py, &t_age, "T")?);
     let v = slice(py, &value, "value")?;
     let out = py
         .detach(|| guarded(|| bgnbd::clv(&p, x, tx, tt, v, months, discount_rate, periods_per_month)))
@@ -128,9 +135,12 @@ fn clv_rfm(
     let freq = rfm::Freq::parse(freq).map_err(|e| to_py(py, e))?;
     let reader = data.into_reader()?;
     let schema = reader.schema();
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| to_py(py, Error::param(e.to_string())))?;
+    let batches =
+        reader.collect::<Result<Vec<_>, _>>().map_err(|e| to_py(py, Error::param(e.to_string())))?;
     let (batch, dropped) = py
-        .detach(|| guarded(|| rfm::summarize_batches(&schema, &batches, (customer, date, amount), as_of, freq)))
+        .detach(|| {
+            guarded(|| rfm::summarize_batches(&schema, &batches, (customer, date, amount), as_of, freq))
+        })
         .map_err(|e| to_py(py, e))?;
     Ok((PyRecordBatch::new(batch).into_pyarrow(py)?.unbind(), dropped))
 }
