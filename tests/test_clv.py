@@ -150,6 +150,14 @@ def test_predictions_match_lifetimes(
             bgf.conditional_expected_number_of_purchases_up_to_time(horizon, x, tx, t),
             rtol=1e-9,
         )
+    # Heavy buyers: the plain 2F1 series overflows there; lifetimes switches to
+    # the Euler transform, kpiforge always sums it.
+    hx, htx, ht = np.array([300.0, 2000.0]), np.array([38.0, 38.0]), np.array([39.0, 38.5])
+    np.testing.assert_allclose(
+        bgnbd.expected_purchases(52.0, hx, htx, ht),
+        bgf.conditional_expected_number_of_purchases_up_to_time(52.0, hx, htx, ht),
+        rtol=1e-9,
+    )
     np.testing.assert_allclose(
         gamma_gamma.expected_avg_value(x, m),
         ggf.conditional_expected_average_profit(x, m),
@@ -486,3 +494,12 @@ def test_fit_failure_is_explained() -> None:
     with pytest.raises(kf.FitError, match="penalizer_coef") as e:
         kf.fit_bgnbd(x, np.full(200, 10.0), np.full(200, 10.0))
     assert "BG/NBD" in str(e.value)
+
+
+def test_heavy_tailed_spend_is_rejected() -> None:
+    # Spend rates nu ~ Gamma(q = 0.6): the mean spend gamma*p/(q-1) does not exist.
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, 10, 3000).astype(float)
+    m = rng.gamma(6.0 * x, 1 / (rng.gamma(0.6, 1 / 20.0, 3000) * x))
+    with pytest.raises(kf.FitError, match="q = 0.5"):
+        kf.fit_gamma_gamma(x, m)
