@@ -133,6 +133,21 @@ def test_fits_match_lifetimes(
         cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"]
     )
     np.testing.assert_allclose(pen.params, bgf_pen.params_, rtol=1e-4)
+    gg_pen = kf.fit_gamma_gamma(repeat, penalizer_coef=1e-4)
+    ggf_pen = lifetimes.GammaGammaFitter(penalizer_coef=1e-4).fit(
+        repeat["frequency"], repeat["monetary_value"]
+    )
+    np.testing.assert_allclose(gg_pen.params, ggf_pen.params_, rtol=1e-4)
+
+
+def test_gamma_gamma_weights_equal_expanded_rows(cdnow_monetary: pd.DataFrame) -> None:
+    repeat = cdnow_monetary[cdnow_monetary["frequency"] > 0].head(300)
+    doubled = pd.concat([repeat, repeat, repeat.head(100)])
+    weights = np.r_[np.full(100, 3.0), np.full(200, 2.0)]
+    a = kf.fit_gamma_gamma(repeat["frequency"], repeat["monetary_value"], weights=weights)
+    b = kf.fit_gamma_gamma(doubled)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-9)
+    assert a.n_customers == b.n_customers == 700
 
 
 def test_predictions_match_lifetimes(
@@ -264,9 +279,9 @@ def test_clv_per_customer_is_the_models(cdnow_orders: pd.DataFrame) -> None:
         df["clv"], gg.clv(bg, x, tx, t, m, horizon=6, discount_rate=0.02, freq="W")
     )
     assert (df["clv"] >= 0).all() and ((df["p_alive"] > 0) & (df["p_alive"] <= 1)).all()
-    # Orders after as_of are in neither the history nor the fit.
+    # Orders after as_of's week are in neither the history nor the fit.
     late = cdnow_orders[cdnow_orders["ordered_at"] > "1997-10-05"]
-    assert len(late) > 0
+    assert len(late) > 0 and summary.attrs["dropped_after_as_of"] == len(late)
     assert df["historical_value"].sum() == pytest.approx(
         cdnow_orders[cdnow_orders["ordered_at"] <= "1997-10-05"]["amount"].sum()
     )
@@ -442,6 +457,18 @@ def test_bad_model_inputs() -> None:
         kf.fit_gamma_gamma([1, 2], [0.0, 3.0])
     with pytest.raises(kf.KpiInputError, match="summary has no column"):
         kf.fit_bgnbd(pd.DataFrame({"frequency": [1]}))
+
+
+def test_free_repeat_orders_are_left_out_of_the_spend_fit(cdnow_orders: pd.DataFrame) -> None:
+    orders = cdnow_orders.copy()
+    first = orders.groupby("customer_id")["ordered_at"].transform("min")
+    free = orders["customer_id"] == 4  # four orders on four days
+    orders.loc[free & (orders["ordered_at"] > first), "amount"] = 0.0
+    df = kf.clv(orders)
+    row = df[df["customer_id"] == 4].iloc[0]
+    assert row["frequency"] == 3 and row["monetary_value"] == 0
+    assert df.attrs["gamma_gamma"].n_customers == (df["monetary_value"] > 0).sum()
+    assert 0 < row["expected_avg_value"] < df["expected_avg_value"].max()
 
 
 def test_single_purchase_customers_cannot_be_fitted() -> None:

@@ -106,7 +106,8 @@ def rfm_summary(
 
     ``as_of`` (default: the latest order) ends the observation; orders in
     periods after it are dropped (this is how a calibration period is cut),
-    orders anywhere in its period are kept, as lifetimes does. Timestamps are
+    orders anywhere in its period are kept, as lifetimes does (their count is in
+    ``df.attrs["dropped_after_as_of"]``). Timestamps are
     bucketed by their local date (zoned ones in their own zone). With ``by=``,
     segment columns are kept, each customer taking the values of their first
     order (earliest date, then row order). Rows are sorted by customer.
@@ -147,7 +148,7 @@ def rfm_summary(
                 f"by= lists the customer column '{name}': segments are other columns",
                 column=name,
             )
-    batch, _dropped = _core.clv_rfm(table, customer, date, amount, _as_of_day(as_of), freq)
+    batch, dropped = _core.clv_rfm(table, customer, date, amount, _as_of_day(as_of), freq)
     metrics = pa.Table.from_batches([batch])
     keys = table.select([customer, *by_cols])
     # pyarrow's take has no kernel for view types (polars exports strings as string_view).
@@ -159,7 +160,9 @@ def rfm_summary(
     out = keys.to_pandas(date_as_object=False)
     for name in ("frequency", "recency", "T", "monetary_value", "revenue"):
         out[name] = metrics.column(name).to_numpy()
-    return out.sort_values(customer, kind="stable").reset_index(drop=True)
+    out = out.sort_values(customer, kind="stable").reset_index(drop=True)
+    out.attrs["dropped_after_as_of"] = int(dropped)
+    return out
 
 
 def _float_array(values: Any, name: str) -> np.ndarray:
@@ -494,6 +497,10 @@ def clv(
     ``expected_avg_value`` and ``clv`` are multiplied by it (the spend model is
     scale-equivariant, so this equals fitting on margins).
 
+    The spend model is fitted on the repeat customers with a positive
+    ``monetary_value`` (repeat orders that total 0 cannot come from a Gamma
+    distribution); every customer gets a prediction.
+
     ``level="customer"`` (default) returns one row per customer (segment
     columns of ``by=`` from their first order); ``level="segment"`` sums per
     segment (one row without ``by``): ``customers, historical_value,
@@ -546,7 +553,9 @@ def clv(
         orders, customer=customer, date=date, amount=amount, as_of=as_of, freq=freq, by=by
     )
     bg = fit_bgnbd(summary, penalizer_coef=penalizer_coef)
-    gg = fit_gamma_gamma(summary, penalizer_coef=penalizer_coef)
+    # Repeat customers whose repeat purchases total 0 cannot come from a Gamma
+    # spend distribution: they are left out of the spend fit (and predicted).
+    gg = fit_gamma_gamma(summary[summary["monetary_value"] > 0], penalizer_coef=penalizer_coef)
     x, tx, t, m = (summary[c].to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
     rate = 1.0 if margin is None else float(margin)
     out = summary.drop(columns="revenue")
