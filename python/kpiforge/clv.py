@@ -439,7 +439,8 @@ def fit_gamma_gamma(
     if w is not None:
         w = w[keep]
     if len(x) >= 3 and np.ptp(x) > 0 and np.ptp(m) > 0:
-        corr = float(np.corrcoef(x, m)[0, 1])
+        cov = np.cov(x, m, aweights=w)  # weighted like the fit
+        corr = float(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]))
         if corr > CORRELATION_LIMIT:
             warnings.warn(
                 f"frequency and monetary value correlate ({corr:.2f} > {CORRELATION_LIMIT}) among "
