@@ -9,6 +9,10 @@ pub enum Error {
     /// at fault, `count` how many rows are affected, `example` one bad value.
     #[error("{message}")]
     Input { message: String, column: Option<String>, count: Option<u64>, example: Option<String> },
+    /// A statistical model could not be fitted (no convergence, an
+    /// unidentified parameter, too little data); the message says what to try.
+    #[error("{0}")]
+    Fit(String),
     /// The caller asked to stop (Ctrl-C).
     #[error("interrupted")]
     Interrupted,

@@ -294,7 +294,7 @@ pub fn check_confidence(confidence: f64) -> Result<()> {
 
 /// `ln Γ(x)` for `x > 0`: Lanczos (g = 7, n = 9) below 10, Stirling's series
 /// above.
-fn ln_gamma(x: f64) -> f64 {
+pub(crate) fn ln_gamma(x: f64) -> f64 {
     const G: f64 = 7.0;
     const COEF: [f64; 9] = [
         0.999_999_999_999_809_93,

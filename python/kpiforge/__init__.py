@@ -19,6 +19,14 @@ import os as _os
 import warnings as _warnings
 
 from kpiforge import _core, demo
+from kpiforge.clv import (
+    BetaGeoModel,
+    GammaGammaModel,
+    clv,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    rfm_summary,
+)
 from kpiforge.commercial import (
     cart_abandonment,
     engagement,
@@ -31,7 +39,14 @@ from kpiforge.customers import (
     repeat_purchase_rate,
     retention,
 )
-from kpiforge.exceptions import KpiDataWarning, KpiforgeError, KpiInputError, KpiInternalError
+from kpiforge.exceptions import (
+    ClvModelWarning,
+    FitError,
+    KpiDataWarning,
+    KpiforgeError,
+    KpiInputError,
+    KpiInternalError,
+)
 from kpiforge.feedback import default_themes, distinctive_terms, feedback_themes
 from kpiforge.finance import cac, dso
 from kpiforge.health import churn_risk, health_score
@@ -51,6 +66,14 @@ from kpiforge.targets import Target, Targets
 __version__: str = _core.__version__
 
 __all__ = [
+    "BetaGeoModel",
+    "ClvModelWarning",
+    "FitError",
+    "GammaGammaModel",
+    "clv",
+    "fit_bgnbd",
+    "fit_gamma_gamma",
+    "rfm_summary",
     "Kpi",
     "Metric",
     "Partial",

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["KpiforgeError", "KpiInputError", "KpiInternalError", "KpiDataWarning"]
+__all__ = [
+    "KpiforgeError",
+    "KpiInputError",
+    "KpiInternalError",
+    "KpiDataWarning",
+    "FitError",
+    "ClvModelWarning",
+]
 
 
 class KpiforgeError(Exception):
@@ -47,3 +54,16 @@ class KpiInternalError(KpiforgeError, RuntimeError):
 
 class KpiDataWarning(UserWarning):
     """Rows were dropped (``on_invalid="drop"``) without being counted in any KPI column."""
+
+
+class FitError(KpiforgeError, RuntimeError):
+    """A statistical model could not be fitted (the CLV models in :mod:`kpiforge.clv`).
+
+    The optimiser did not converge, a parameter is not identified (the Hessian at
+    the optimum is not positive definite) or the data cannot support the model
+    (no repeat purchases). The message says what to try, e.g. ``penalizer_coef=``.
+    """
+
+
+class ClvModelWarning(UserWarning):
+    """A CLV model's assumption looks doubtful for the data (see :mod:`kpiforge.clv`)."""

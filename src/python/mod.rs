@@ -11,10 +11,11 @@ use crate::error::Error;
 use crate::{demo, engine, registry};
 
 // Comment text: distinctive_terms, tokenize, default themes.
+mod clv;
 mod text;
 
 /// Run `f`, turning a panic into an internal error so it never aborts Python.
-fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(payload) => {
@@ -29,7 +30,7 @@ fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
 }
 
 /// Raise the Python exception for a core error (classes live in `kpiforge.exceptions`).
-fn to_py(py: Python<'_>, err: Error) -> PyErr {
+pub(crate) fn to_py(py: Python<'_>, err: Error) -> PyErr {
     let exceptions = match py.import("kpiforge.exceptions") {
         Ok(m) => m,
         Err(e) => return e,
@@ -44,6 +45,7 @@ fn to_py(py: Python<'_>, err: Error) -> PyErr {
                 let exc = exceptions.getattr("KpiInputError")?.call((message,), Some(&kwargs))?;
                 Ok(PyErr::from_value(exc))
             }
+            Error::Fit(message) => Ok(PyErr::from_value(exceptions.getattr("FitError")?.call1((message,))?)),
             Error::Interrupted => {
                 Ok(pyo3::exceptions::PyKeyboardInterrupt::new_err("kpiforge computation interrupted"))
             }
@@ -181,6 +183,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_build, m)?)?;
     text::register(m)?;
+    clv::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
