@@ -320,3 +320,31 @@ def test_dso_on_dask_finds_as_of_and_equals_one_scan(demo: kf.demo.DemoData) -> 
         dd.from_pandas(frame, npartitions=5), ["dso"], by="region", period="quarter"
     )
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+
+
+def test_ltv_cac_ratio_matches_its_definition() -> None:
+    """ltv = mean(historical_value + clv) of the customers first ordering in the
+    (region, quarter); the ratio divides it by cac."""
+    import warnings
+
+    demo = kf.demo.generate(n_orders=20_000, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", kf.ClvModelWarning)
+        out = kf.ltv_cac_ratio(demo.spend, demo.orders, by="region", period="quarter")
+        values = kf.clv(demo.orders, by="region", horizon=36)
+    orders = demo.orders.to_pandas()
+    first = orders.sort_values("ordered_at").groupby("customer_id").first()
+    quarter = first["ordered_at"].dt.to_period("Q")
+    first["period"] = quarter.dt.year.astype(str) + "-Q" + quarter.dt.quarter.astype(str)
+    values = values.merge(first[["period"]], left_on="customer_id", right_index=True)
+    values["ltv"] = values["historical_value"] + values["clv"]
+    want = values.groupby(["region", "period"])["ltv"].agg(["mean", "size"])
+    got = out.dropna(subset=["ltv"]).set_index(["region", "period"])
+    assert len(got) == len(want)
+    np.testing.assert_allclose(got["ltv"], want.loc[got.index, "mean"], rtol=1e-9)
+    assert (got["ltv_customers"] == want.loc[got.index, "size"]).all()
+    assert (got["ltv_customers"] == got["new_customers"]).all()  # the same first-order rule
+    ok = got["cac"] > 0
+    np.testing.assert_allclose(
+        got.loc[ok, "ltv_cac_ratio"], got.loc[ok, "ltv"] / got.loc[ok, "cac"]
+    )

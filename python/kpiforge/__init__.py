@@ -48,7 +48,7 @@ from kpiforge.exceptions import (
     KpiInternalError,
 )
 from kpiforge.feedback import default_themes, distinctive_terms, feedback_themes
-from kpiforge.finance import cac, dso
+from kpiforge.finance import cac, dso, ltv_cac_ratio
 from kpiforge.health import churn_risk, health_score
 from kpiforge.kpis import Kpi, catalog, ces, compute, csat, nps
 from kpiforge.orders import cross_sell, order_accuracy, otif, revenue, self_service_adoption
@@ -105,6 +105,7 @@ __all__ = [
     "finalize",
     "first_contact_resolution",
     "health_score",
+    "ltv_cac_ratio",
     "merge_partials",
     "nps",
     "order_accuracy",

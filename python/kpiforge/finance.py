@@ -18,10 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kpiforge._convert import from_arrow, to_arrow
+from kpiforge.clv import clv as _clv
 from kpiforge.exceptions import KpiInputError
 from kpiforge.kpis import Kpi, Period, _single, compute
 
-__all__ = ["dso", "cac"]
+__all__ = ["dso", "cac", "ltv_cac_ratio"]
 
 
 def dso(
@@ -150,6 +151,10 @@ def _rereadable(data: Any) -> Any:
         return data
     if type(data).__module__.split(".")[0] in ("pandas", "polars"):
         return data
+    return pa.RecordBatchReader.from_stream(to_arrow(data)).read_all()
+
+
+def _read_all(data: Any) -> pa.Table:
     return pa.RecordBatchReader.from_stream(to_arrow(data)).read_all()
 
 
@@ -319,3 +324,113 @@ def _new_customers_total(
     if not keys:
         return pd.DataFrame({"cohort_size": [int(yearly["cohort_size"].sum())]})
     return yearly.groupby(keys, dropna=False, as_index=False)["cohort_size"].sum()
+
+
+def ltv_cac_ratio(
+    spend: Any,
+    orders: Any,
+    *,
+    by: str | Sequence[str] | None = "region",
+    period: Period = "quarter",
+    horizon: int = 36,
+    discount_rate: float = 0.01,
+    margin: float | None = None,
+    spend_date: str = "month",
+    spend_amount: str = "amount",
+    customer: str = "customer_id",
+    date: str = "ordered_at",
+    amount: str = "amount",
+    fiscal_year_start: int = 1,
+    as_of: Any = None,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """LTV:CAC per segment and acquisition period: what a new customer is worth
+    against what it cost to win them.
+
+    For the customers acquired in a (segment, period), i.e. whose first order
+    falls in it, in the segment of that order (the rule of :func:`cac`):
+    ``ltv`` = their mean of ``historical_value + clv`` from
+    :func:`kpiforge.clv` (revenue, or margin with ``margin=``, to ``as_of``
+    plus the predicted, discounted value of the next ``horizon`` months), and
+    ``ltv_cac_ratio = ltv / cac`` with ``cac`` from :func:`cac` (null where
+    either is undefined, never infinite). A ratio above 3 is the usual rule of
+    thumb for healthy acquisition; recent cohorts have had little time to buy,
+    so their ``ltv`` leans on the prediction.
+
+    Returns:
+        Columns of :func:`cac` (segments, ``period``, ``period_start``,
+        ``partial``, ``spend``, ``new_customers``, ``cac``, ...) plus
+        ``ltv_customers`` (customers with a CLV row), ``ltv`` and
+        ``ltv_cac_ratio``. The fitted models are in ``attrs["bgnbd"]`` and
+        ``attrs["gamma_gamma"]``.
+
+    Example:
+        >>> import warnings
+        >>> import kpiforge as kf
+        >>> demo = kf.demo.generate(n_orders=20_000)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # the demo's spend grows with frequency
+        ...     out = kf.ltv_cac_ratio(demo.spend, demo.orders, by="region", period="year")
+        >>> out[["region", "period", "new_customers", "cac", "ltv", "ltv_cac_ratio"]].shape
+        (15, 6)
+        >>> bool((out["ltv_cac_ratio"].dropna() > 0).all())
+        True
+    """
+    orders = _rereadable(orders)
+    if as_of is None:
+        as_of = _latest_day(orders, date)
+    keys = [by] if isinstance(by, str) else list(by or [])
+    costs = cac(
+        spend,
+        orders,
+        by=by,
+        period=period,
+        spend_date=spend_date,
+        spend_amount=spend_amount,
+        customer=customer,
+        date=date,
+        fiscal_year_start=fiscal_year_start,
+        as_of=as_of,
+        threads=threads,
+    )
+    values = _clv(
+        orders,
+        customer=customer,
+        date=date,
+        amount=amount,
+        margin=margin,
+        as_of=as_of,
+        horizon=horizon,
+        discount_rate=discount_rate,
+        by=by,
+    )
+    values["ltv"] = values["historical_value"] + values["clv"]
+    on = list(keys)
+    if period is not None:
+        # Each customer's acquisition period, labelled by the engine (fiscal years
+        # included): the period of the rows at their first order instant.
+        table = orders if isinstance(orders, pa.Table) else _read_all(orders)
+        table = table.select([customer, date])
+        joined = table.join(table.group_by(customer).aggregate([(date, "min")]), customer)
+        firsts = joined.filter(pc.equal(joined[date], joined[f"{date}_min"])).select(
+            [customer, date]
+        )
+        labelled = compute(
+            firsts,
+            [Kpi("purchase_frequency", customer=customer, date=date)],
+            by=customer,
+            period=period,
+            fiscal_year_start=fiscal_year_start,
+            as_of=as_of,
+            threads=threads,
+        )[[customer, "period"]].drop_duplicates(customer)
+        values = values.merge(labelled, on=customer, how="left")
+        on.append("period")
+    cohorts = values.groupby(on, dropna=False, sort=False).agg(
+        ltv_customers=("ltv", "size"), ltv=("ltv", "mean")
+    )
+    out = costs.merge(cohorts.reset_index(), on=on, how="left")
+    out["ltv_customers"] = out["ltv_customers"].fillna(0).astype("int64")
+    out["ltv_cac_ratio"] = (out["ltv"] / out["cac"]).where(out["cac"] > 0).astype("float64")
+    out.attrs.update({k: values.attrs[k] for k in ("bgnbd", "gamma_gamma") if k in values.attrs})
+    return out
