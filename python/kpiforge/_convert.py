@@ -36,6 +36,17 @@ def to_arrow(data: Any) -> Any:
     )
 
 
+def read_table(data: Any) -> pa.Table:
+    """The whole input as one pyarrow Table, for functions that read it several times
+    (a stream can be read only once). Tables pass through without a copy."""
+    if isinstance(data, pa.Table):
+        return data
+    source = to_arrow(data)
+    if isinstance(source, pa.Table):
+        return source
+    return pa.RecordBatchReader.from_stream(source).read_all()
+
+
 def _is_pandas(data: Any) -> bool:
     return type(data).__module__.startswith("pandas") and hasattr(data, "columns")
 

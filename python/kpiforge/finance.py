@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kpiforge._convert import from_arrow, to_arrow
+from kpiforge._convert import from_arrow, read_table, to_arrow
 from kpiforge.clv import clv as _clv
 from kpiforge.exceptions import KpiInputError
 from kpiforge.kpis import Kpi, Period, _single, compute
@@ -151,10 +151,6 @@ def _rereadable(data: Any) -> Any:
         return data
     if type(data).__module__.split(".")[0] in ("pandas", "polars"):
         return data
-    return pa.RecordBatchReader.from_stream(to_arrow(data)).read_all()
-
-
-def _read_all(data: Any) -> pa.Table:
     return pa.RecordBatchReader.from_stream(to_arrow(data)).read_all()
 
 
@@ -409,7 +405,7 @@ def ltv_cac_ratio(
     if period is not None:
         # Each customer's acquisition period, labelled by the engine (fiscal years
         # included): the period of the rows at their first order instant.
-        table = orders if isinstance(orders, pa.Table) else _read_all(orders)
+        table = read_table(orders)
         table = table.select([customer, date])
         joined = table.join(table.group_by(customer).aggregate([(date, "min")]), customer)
         firsts = joined.filter(pc.equal(joined[date], joined[f"{date}_min"])).select(

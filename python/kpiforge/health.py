@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kpiforge._convert import to_arrow
+from kpiforge._convert import read_table
 from kpiforge.exceptions import KpiInputError
 from kpiforge.kpis import Kpi, _as_of, compute
 
@@ -47,18 +47,6 @@ _DIRECTION = {
 # Skewed counts and day spans are compared on a log scale, so one extreme
 # customer does not squash everybody else's z-score.
 _LOG_SCALE = {"recency", "frequency", "open_issues"}
-
-
-def _table(data: Any) -> pa.Table:
-    """The input as one pyarrow Table: it is read by several kernels."""
-    source = to_arrow(data)
-    if isinstance(source, pa.Table):
-        return source
-    if isinstance(source, pa.RecordBatchReader):
-        return source.read_all()
-    if isinstance(source, pa.RecordBatch):
-        return pa.Table.from_batches([source])
-    return pa.table(source)
 
 
 def _keys(by: str | Sequence[str] | None) -> list[str]:
@@ -212,7 +200,7 @@ def churn_risk(
             column="revenue_drop_pct",
         )
     keys = _keys(by)
-    table = _table(orders)
+    table = read_table(orders)
     day = dt.date.fromisoformat(_as_of(as_of)) if as_of is not None else _latest_day(table, date)
     base = _customer_base(table, customer, date, amount, keys, day, threads)
     last, prev = base.attrs["quarters"]
@@ -365,7 +353,7 @@ def health_score(
     total = sum(used.values())
 
     keys = _keys(by)
-    table = _table(orders)
+    table = read_table(orders)
     day = dt.date.fromisoformat(_as_of(as_of)) if as_of is not None else _latest_day(table, date)
     common = {"as_of": day, "threads": threads}
     base = _customer_base(table, customer, date, amount, keys, day, threads)

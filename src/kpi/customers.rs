@@ -140,9 +140,20 @@ pub fn build(kind: &str, p: &serde_json::Value) -> Option<Result<Box<dyn DynEnti
 /// Distinct (segment, period) cells of a history, in order of first appearance.
 fn distinct_cells<E>(history: &[Visit<E>], ctx: &WalkCtx) -> Vec<(u32, i32, usize)> {
     let mut cells: Vec<(u32, i32, usize)> = Vec::new();
+    // A short history scans its few cells; a long one (a big customer across
+    // many segments) needs a set, or the walk turns quadratic.
+    let mut seen: Option<hashbrown::HashSet<(u32, i32), foldhash::fast::FixedState>> = None;
     for (i, v) in history.iter().enumerate() {
         let ord = ctx.ord(v.day);
-        if !cells.iter().any(|&(k, o, _)| k == v.key && o == ord) {
+        let new = match &mut seen {
+            Some(set) => set.insert((v.key, ord)),
+            None if cells.len() < 16 => !cells.iter().any(|&(k, o, _)| k == v.key && o == ord),
+            None => {
+                let set = seen.insert(cells.iter().map(|&(k, o, _)| (k, o)).collect());
+                set.insert((v.key, ord))
+            }
+        };
+        if new {
             cells.push((v.key, ord, i));
         }
     }
@@ -258,6 +269,9 @@ impl EntityKpi for RepeatPurchase {
                 state.censored += 1;
             } else {
                 state.eligible.add(gap.is_some_and(|g| g <= window));
+            }
+            if !self.kaplan_meier {
+                continue;
             }
             // Walked histories end at as_of, so 0 <= observed <= window. The
             // Kaplan-Meier counts need indices up to `observed` only (not the
