@@ -896,9 +896,8 @@ fn scan(
     let mut acc = Accumulator::new(plan);
     acc.as_of = ctx.as_of;
     let parallel = !FORKED.load(AtomicOrdering::Relaxed);
-    let mut window: Vec<RecordBatch> = Vec::with_capacity(WINDOW_CHUNKS);
     let mut trace = Trace::start();
-    let mut flush = |window: &mut Vec<RecordBatch>, acc: &mut Accumulator| {
+    for_each_window(batches, cancel, |window| {
         let outs: Vec<ChunkOut> = if parallel {
             window.par_iter().map(|b| process_chunk(plan, ctx, b)).collect()
         } else {
@@ -909,8 +908,20 @@ fn scan(
             acc.absorb(plan, out);
         }
         trace.lap("absorb chunks");
-        window.clear();
-    };
+    })?;
+    Ok(acc)
+}
+
+/// Cut `batches` into fixed [`CHUNK_ROWS`]-row chunks and hand them to `flush`
+/// in windows of [`WINDOW_CHUNKS`] (the unit of parallel work; emptied after
+/// each call), asking `cancel` between windows. The chunk boundaries depend
+/// only on the input, so results never depend on the thread count.
+pub(crate) fn for_each_window(
+    batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>>,
+    cancel: Cancel,
+    mut flush: impl FnMut(&mut Vec<RecordBatch>),
+) -> Result<()> {
+    let mut window: Vec<RecordBatch> = Vec::with_capacity(WINDOW_CHUNKS);
     for batch in batches {
         let batch = batch.map_err(|e| Error::param(format!("could not read the input: {e}")))?;
         let mut offset = 0;
@@ -919,15 +930,16 @@ fn scan(
             window.push(batch.slice(offset, len));
             offset += len;
             if window.len() == WINDOW_CHUNKS {
-                flush(&mut window, &mut acc);
+                flush(&mut window);
+                window.clear();
                 if cancel() {
                     return Err(Error::Interrupted);
                 }
             }
         }
     }
-    flush(&mut window, &mut acc);
-    Ok(acc)
+    flush(&mut window);
+    Ok(())
 }
 
 fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output> {

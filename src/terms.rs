@@ -22,15 +22,12 @@ use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use crate::engine::{parallel, with_threads, Cancel, CHUNK_ROWS};
+use crate::engine::{for_each_window, parallel, with_threads, Cancel};
 use crate::error::{Error, Result};
 use crate::ingest::{expect_numeric, find_column, show_f64, Diagnostics, Numeric};
 use crate::keys::{self, fast_map, KeyColumn, KeyValue};
 use crate::kpi::feedback::BAD_SCORE;
 use crate::text::{self, for_each_term, StopWords, Text, TextColumn, Tokens};
-
-/// Chunks tokenised in parallel before their counts are merged.
-const WINDOW_CHUNKS: usize = 32;
 
 /// The predefined splits `group=` accepts besides a column name.
 const SPLITS: &[&str] = &["detractors", "promoters"];
@@ -337,32 +334,14 @@ pub fn distinctive_terms(
     let plan = Plan::new(request, &schema)?;
     let counts = with_threads(request.threads, || {
         let mut acc = Counts::new();
-        let mut window: Vec<RecordBatch> = Vec::with_capacity(WINDOW_CHUNKS);
-        let flush = |window: &mut Vec<RecordBatch>, acc: &mut Counts| {
+        for_each_window(batches, cancel, |window| {
             let outs: Vec<Counts> = if parallel() {
                 window.par_iter().map(|b| plan.count_chunk(b)).collect()
             } else {
                 window.iter().map(|b| plan.count_chunk(b)).collect()
             };
             outs.into_iter().for_each(|c| acc.absorb(c));
-            window.clear();
-        };
-        for batch in batches {
-            let batch = batch.map_err(|e| Error::param(format!("could not read the input: {e}")))?;
-            let mut offset = 0;
-            while offset < batch.num_rows() {
-                let len = CHUNK_ROWS.min(batch.num_rows() - offset);
-                window.push(batch.slice(offset, len));
-                offset += len;
-                if window.len() == WINDOW_CHUNKS {
-                    flush(&mut window, &mut acc);
-                    if cancel() {
-                        return Err(Error::Interrupted);
-                    }
-                }
-            }
-        }
-        flush(&mut window, &mut acc);
+        })?;
         Ok(acc)
     })?;
     if let Some(err) = counts.diag.to_error() {
