@@ -105,8 +105,8 @@ def _scorecards(
         targets=targets,
         periods_back=periods_back,
         fiscal_year_start=fiscal_year_start,
-        on_invalid=on_invalid,
-    )  # type: ignore[arg-type]
+        on_invalid=on_invalid,  # type: ignore[arg-type]  # click.Choice checked it
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     flat = card.assign(flags=card["flags"].map(list))
     pq.write_table(pa.Table.from_pandas(flat, preserve_index=False), out_dir / "scorecard.parquet")
@@ -343,9 +343,9 @@ def compute_cmd(
         date=date,
         fiscal_year_start=fiscal_year_start,
         as_of=as_of,
-        on_invalid=on_invalid,
+        on_invalid=on_invalid,  # type: ignore[arg-type]  # click.Choice checked it
         output="arrow",
-    )  # type: ignore[arg-type]
+    )
     _write(result, out_path)
 
 

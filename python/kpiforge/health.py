@@ -71,6 +71,13 @@ def _latest_day(table: pa.Table, column: str) -> dt.date:
     return latest.date() if isinstance(latest, dt.datetime) else latest
 
 
+def _day(as_of: Any) -> dt.date:
+    """A given ``as_of`` (date, timestamp or ``"YYYY-MM-DD"``) as a date."""
+    text = _as_of(as_of)
+    assert text is not None  # only called with a value
+    return dt.date.fromisoformat(text)
+
+
 def _last_full_quarters(as_of: dt.date) -> tuple[str, str]:
     """Labels of the last quarter complete at ``as_of`` and the one before it."""
     current = pd.Period(as_of, "Q")
@@ -89,7 +96,7 @@ def _customer_base(
     threads: int | None,
 ) -> pd.DataFrame:
     """One row per customer: order count, recency, own gap, last two quarters' revenue."""
-    common = {"as_of": as_of, "threads": threads}
+    common: dict[str, Any] = {"as_of": as_of, "threads": threads}
     freq = Kpi("purchase_frequency", customer=customer, date=date)
     own = compute(orders, [freq], by=customer, **common)
     base = own[[customer, "orders", "days_between_orders_p50", "days_since_last_order_p50"]]
@@ -201,7 +208,7 @@ def churn_risk(
         )
     keys = _keys(by)
     table = read_table(orders)
-    day = dt.date.fromisoformat(_as_of(as_of)) if as_of is not None else _latest_day(table, date)
+    day = _day(as_of) if as_of is not None else _latest_day(table, date)
     base = _customer_base(table, customer, date, amount, keys, day, threads)
     last, prev = base.attrs["quarters"]
 
@@ -354,8 +361,8 @@ def health_score(
 
     keys = _keys(by)
     table = read_table(orders)
-    day = dt.date.fromisoformat(_as_of(as_of)) if as_of is not None else _latest_day(table, date)
-    common = {"as_of": day, "threads": threads}
+    day = _day(as_of) if as_of is not None else _latest_day(table, date)
+    common: dict[str, Any] = {"as_of": day, "threads": threads}
     base = _customer_base(table, customer, date, amount, keys, day, threads)
     out = base[[customer, *keys]].copy()
     raw: dict[str, pd.Series] = {}

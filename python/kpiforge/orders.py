@@ -126,7 +126,7 @@ def self_service_adoption(
     """
     if isinstance(channels, str):
         channels = [channels]
-    params = {"channel": channel, "channels": list(channels), "date": date}
+    params: dict[str, Any] = {"channel": channel, "channels": list(channels), "date": date}
     if customer is None:
         return _single(
             "self_service_adoption", data, params, where, by=by, period=period, **options
