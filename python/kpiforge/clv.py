@@ -348,6 +348,24 @@ def _columns(data: Any, names: Sequence[str], given: Sequence[Any]) -> list[Any]
     return [data, *given]
 
 
+def _fitted(
+    model: Any, names: list[str], fit: Any, x: np.ndarray, w: Any, penalizer_coef: float
+) -> Any:
+    """A model result from the core's ``(params, std_errors, log_likelihood, iterations, rows)``
+    (the core raises FitError rather than return an unconverged fit)."""
+    params, ses, ll, iterations, _rows = fit
+    return model(
+        params=pd.Series(params, index=names, name="coef"),
+        std_errors=pd.Series(ses, index=names, name="se"),
+        log_likelihood=ll,
+        converged=True,
+        iterations=iterations,
+        n_customers=float(len(x) if w is None else w.sum()),
+        penalizer_coef=float(penalizer_coef),
+        _values=list(params),
+    )
+
+
 def fit_bgnbd(
     frequency: Any,
     recency: Any = None,
@@ -382,18 +400,8 @@ def fit_bgnbd(
     x, tx, t = _columns(frequency, ["frequency", "recency", "T"], [recency, T])
     x, tx, t = _float_array(x, "frequency"), _float_array(tx, "recency"), _float_array(t, "T")
     w = None if weights is None else _float_array(weights, "weights")
-    params, ses, ll, iterations, _rows = _core.clv_fit_bgnbd(x, tx, t, w, float(penalizer_coef))
-    names = ["r", "alpha", "a", "b"]
-    return BetaGeoModel(
-        params=pd.Series(params, index=names, name="coef"),
-        std_errors=pd.Series(ses, index=names, name="se"),
-        log_likelihood=ll,
-        converged=True,
-        iterations=iterations,
-        n_customers=float(len(x) if w is None else w.sum()),
-        penalizer_coef=float(penalizer_coef),
-        _values=list(params),
-    )
+    fit = _core.clv_fit_bgnbd(x, tx, t, w, float(penalizer_coef))
+    return _fitted(BetaGeoModel, ["r", "alpha", "a", "b"], fit, x, w, penalizer_coef)
 
 
 def fit_gamma_gamma(
@@ -449,20 +457,10 @@ def fit_gamma_gamma(
                 ClvModelWarning,
                 stacklevel=2,
             )
-    params, ses, ll, iterations, _rows = _core.clv_fit_gamma_gamma(
+    fit = _core.clv_fit_gamma_gamma(
         np.ascontiguousarray(x), np.ascontiguousarray(m), w, float(penalizer_coef)
     )
-    names = ["p", "q", "gamma"]
-    return GammaGammaModel(
-        params=pd.Series(params, index=names, name="coef"),
-        std_errors=pd.Series(ses, index=names, name="se"),
-        log_likelihood=ll,
-        converged=True,
-        iterations=iterations,
-        n_customers=float(len(x) if w is None else w.sum()),
-        penalizer_coef=float(penalizer_coef),
-        _values=list(params),
-    )
+    return _fitted(GammaGammaModel, ["p", "q", "gamma"], fit, x, w, penalizer_coef)
 
 
 def clv(
