@@ -350,42 +350,66 @@ def retention_reference(t: pa.Table) -> dict:
 SLA = {"high": 8.0, "low": 48.0}
 
 
-def resolution_table(rows: list[tuple], _: str) -> pa.Table:
-    # (seg, opened minute, priority, resolved?, seconds to resolve)
-    opened = [BASE + dt.timedelta(minutes=r[1]) for r in rows]
-    return pa.table(
-        {
-            "seg": segs(rows),
-            "opened_at": pa.array(opened, pa.timestamp("us")),
-            "resolved_at": pa.array(
-                [
-                    o + dt.timedelta(seconds=r[4]) if r[3] else None
-                    for o, r in zip(opened, rows, strict=True)
-                ],
-                pa.timestamp("us"),
-            ),
-            "priority": [r[2] for r in rows],
-        }
-    )
+def sla_table(
+    start: str, end: str, kind: str, categorical: bool = False
+) -> Callable[[list[tuple], str], pa.Table]:
+    """Rows (seg, start minute, type, ended?, seconds to end) as a table of the SLA kernel;
+    the type column plain strings or (``categorical``) dictionary-encoded."""
+
+    def table(rows: list[tuple], _: str) -> pa.Table:
+        started = [BASE + dt.timedelta(minutes=r[1]) for r in rows]
+        ended = [
+            o + dt.timedelta(seconds=r[4]) if r[3] else None
+            for o, r in zip(started, rows, strict=True)
+        ]
+        types = pa.array([r[2] for r in rows], pa.string())
+        return pa.table(
+            {
+                "seg": segs(rows),
+                start: pa.array(started, pa.timestamp("us")),
+                end: pa.array(ended, pa.timestamp("us")),
+                kind: types.dictionary_encode() if categorical else types,
+            }
+        )
+
+    return table
 
 
-def resolution_reference(t: pa.Table) -> dict:
-    df = t.to_pandas().assign(_date=lambda d: d["opened_at"])
-    out = {}
-    for k, g in cells(df, True).items():
-        hours = ((g["resolved_at"] - g["opened_at"]).dropna() / pd.Timedelta(hours=1)).to_numpy()
-        deadline = g["opened_at"] + pd.to_timedelta(g["priority"].map(SLA), unit="h")
-        passed = deadline < pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
-        hit = g["resolved_at"].notna() & (g["resolved_at"] <= deadline) & passed
-        ref: dict[str, Any] = {"n": len(g), "answered": len(hours), "sla_n": int(passed.sum())}
-        if len(hours):
-            ref["p50_hours"], ref["p90_hours"] = np.percentile(hours, [50, 90])
-            ref["mean_hours"] = math.fsum(hours) / len(hours)
-        else:
-            ref["p50_hours"] = ref["p90_hours"] = None
-        ref["sla_pct"] = 100 * int(hit.sum()) / int(passed.sum()) if passed.any() else None
-        out[k] = ref
-    return out
+def sla_reference(start: str, end: str, kind: str, sla: dict) -> Callable[[pa.Table], dict]:
+    """Durations (numpy percentiles) and the censored SLA share, per cell."""
+
+    def reference(t: pa.Table) -> dict:
+        df = t.to_pandas().assign(_date=lambda d: d[start])
+        df[kind] = df[kind].astype(str)
+        as_of_end = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
+        out = {}
+        for k, g in cells(df, True).items():
+            hours = ((g[end] - g[start]).dropna() / pd.Timedelta(hours=1)).to_numpy()
+            deadline = g[start] + pd.to_timedelta(g[kind].map(sla), unit="h")
+            passed = deadline < as_of_end
+            hit = g[end].notna() & (g[end] <= deadline) & passed
+            ref: dict[str, Any] = {
+                "n": len(g),
+                "open": int(g[end].isna().sum()),
+                "pending": int((~passed).sum()),
+                "sla_n": int(passed.sum()),
+            }
+            if len(hours):
+                ref["p50_hours"], ref["p90_hours"] = np.percentile(hours, [50, 90])
+                ref["mean_hours"] = math.fsum(hours) / len(hours)
+            else:
+                ref["p50_hours"] = ref["p90_hours"] = ref["mean_hours"] = None
+            hits, due = int(hit.sum()), int(passed.sum())
+            ref["sla_pct"] = 100 * hits / due if due else None
+            ref["sla_pct_ci_low"] = wilson(hits, due)[0] if due else None
+            out[k] = ref
+        return out
+
+    return reference
+
+
+resolution_table = sla_table("opened_at", "resolved_at", "priority")
+resolution_reference = sla_reference("opened_at", "resolved_at", "priority", SLA)
 
 
 def fcr_table(rows: list[tuple], _: str) -> pa.Table:
@@ -727,51 +751,8 @@ test_purchase_frequency_chunks_order_segments_threads = _invariance_test(FREQUEN
 QUOTE_SLA = {"standard": 2.0, "custom": 30.0}
 
 
-def ttq_table(rows: list[tuple], _: str) -> pa.Table:
-    # (seg, requested minute, quote type, quoted?, seconds to quote)
-    requested = [BASE + dt.timedelta(minutes=r[1]) for r in rows]
-    return pa.table(
-        {
-            "seg": segs(rows),
-            "requested_at": pa.array(requested, pa.timestamp("us")),
-            "quoted_at": pa.array(
-                [
-                    o + dt.timedelta(seconds=r[4]) if r[3] else None
-                    for o, r in zip(requested, rows, strict=True)
-                ],
-                pa.timestamp("us"),
-            ),
-            "quote_type": pa.array([r[2] for r in rows]).dictionary_encode(),
-        }
-    )
-
-
-def ttq_reference(t: pa.Table) -> dict:
-    df = t.to_pandas().assign(_date=lambda d: d["requested_at"])
-    df["quote_type"] = df["quote_type"].astype(str)
-    as_of_end = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
-    out = {}
-    for k, g in cells(df, True).items():
-        hours = ((g["quoted_at"] - g["requested_at"]).dropna() / pd.Timedelta(hours=1)).to_numpy()
-        deadline = g["requested_at"] + pd.to_timedelta(g["quote_type"].map(QUOTE_SLA), unit="h")
-        passed = deadline < as_of_end
-        hit = g["quoted_at"].notna() & (g["quoted_at"] <= deadline) & passed
-        ref: dict[str, Any] = {
-            "n": len(g),
-            "open": int(g["quoted_at"].isna().sum()),
-            "pending": int((~passed).sum()),
-            "sla_n": int(passed.sum()),
-        }
-        if len(hours):
-            ref["p50_hours"], ref["p90_hours"] = np.percentile(hours, [50, 90])
-            ref["mean_hours"] = math.fsum(hours) / len(hours)
-        else:
-            ref["p50_hours"] = ref["p90_hours"] = ref["mean_hours"] = None
-        hits, due = int(hit.sum()), int(passed.sum())
-        ref["sla_pct"] = 100 * hits / due if due else None
-        ref["sla_pct_ci_low"] = wilson(hits, due)[0] if due else None
-        out[k] = ref
-    return out
+ttq_table = sla_table("requested_at", "quoted_at", "quote_type", categorical=True)
+ttq_reference = sla_reference("requested_at", "quoted_at", "quote_type", QUOTE_SLA)
 
 
 TIME_TO_QUOTE = Case(
