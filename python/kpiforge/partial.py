@@ -75,12 +75,33 @@ def _bytes(parts: Iterable[Partial | bytes]) -> list[bytes]:
 
 
 def merge_partials(parts: Iterable[Partial | bytes]) -> Partial:
-    """Merge partial results of the same request into one."""
+    """Merge partial results of the same request into one (in any grouping or order).
+
+    Example:
+        >>> import pandas as pd
+        >>> import kpiforge as kf
+        >>> df = pd.DataFrame({"score": [10, 9, 3, 7]})
+        >>> parts = [kf.compute(df.iloc[:2], ["nps"], partial=True),
+        ...          kf.compute(df.iloc[2:], ["nps"], partial=True)]
+        >>> kf.finalize(kf.merge_partials(parts))["nps"].item()
+        25.0
+    """
     return Partial(_core.merge_partials(_bytes(parts)))
 
 
 def finalize(parts: Partial | bytes | Iterable[Partial | bytes], output: Output = "pandas") -> Any:
-    """Finalise one partial result (or merge and finalise several) into the KPI table."""
+    """Finalise one partial result (or merge and finalise several) into the KPI table.
+
+    Example:
+        >>> import pandas as pd
+        >>> import kpiforge as kf
+        >>> df = pd.DataFrame({"rep_id": ["a", "a", "b"], "score": [10, 6, 9]})
+        >>> part = kf.compute(df, ["nps"], by="rep_id", partial=True)
+        >>> kf.finalize(part)[["rep_id", "n", "nps"]]
+          rep_id  n    nps
+        0      a  2    0.0
+        1      b  1  100.0
+    """
     if isinstance(parts, Partial | bytes):
         parts = [parts]
     batch, _issues = _core.finalize_partials(_bytes(parts))

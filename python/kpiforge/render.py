@@ -155,6 +155,15 @@ def render_scorecards(
         KpiInputError: the card is empty, lacks a required column, has a column of
             the wrong type, an unknown ``status`` or ``direction``, two rows for the
             same segment, period and KPI, or ``period`` is not in it.
+
+    Example:
+        >>> import tempfile
+        >>> import kpiforge as kf
+        >>> demo = kf.demo.generate(n_orders=5_000)
+        >>> card = kf.scorecard(orders=demo.orders, by="region", period="2026-Q3")
+        >>> paths = kf.render_scorecards(card, tempfile.mkdtemp())
+        >>> paths[0].name, len(paths) == card["region"].nunique() + 1  # the index, then a page each
+        ('index.html', True)
     """
     model = _build_model(card, title=title, period=period)
     env = _environment()
