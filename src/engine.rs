@@ -4,6 +4,7 @@
 //! chunk order (so the result does not depend on the thread count), and
 //! finalise them into one sorted Arrow record batch.
 use std::any::Any;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
@@ -430,12 +431,29 @@ pub fn parse_iso_date(s: &str) -> Result<i32> {
     Ok(day as i32)
 }
 
+/// A chunk whose distinct cells are at least this share of its rows
+/// (1/`DIRECT_ROWS_PER_CELL`) updates the accumulator's states directly: with
+/// about one cell per row, chunk-local states would be as large as the rows
+/// themselves, and allocating, zeroing and merging them cost more than the
+/// updates.
+const DIRECT_ROWS_PER_CELL: usize = 4;
+
+/// How a chunk's rows reach the accumulator's states.
+enum ChunkStates {
+    /// One state vector per KPI over the chunk's own cells, merged by cell.
+    Local(Vec<Box<dyn Any + Send>>),
+    /// Each row's local cell, for every KPI (`all`), or for the KPIs with a
+    /// filter, their own (SKIP where it drops the row): the rows are folded
+    /// straight into the accumulator's states once the cells have global ids.
+    Direct { all: Vec<u32>, filtered: Vec<Option<Vec<u32>>> },
+}
+
 /// A chunk's contribution: its distinct cells and one state vector per KPI.
 struct ChunkOut {
     keys: Vec<Box<[KeyValue]>>,
     /// (key code, period ordinal) per local cell.
     cells: Vec<(u32, i32)>,
-    states: Vec<Box<dyn Any + Send>>,
+    states: ChunkStates,
     /// Visits of each per-customer KPI.
     visits: Vec<Box<dyn Any + Send>>,
     diag: Diagnostics,
@@ -511,22 +529,39 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
 
     let mut filtered = Vec::new();
     let mut column_codes = crate::filter::ColumnCodes::default();
-    let states = plan
-        .kpis
-        .iter()
-        .map(|bound| {
-            let mut states = bound.kpi.new_states(cells.len());
-            let cells_for_kpi: &[u32] = match &bound.filter {
-                None => &cell_codes,
-                Some(filter) => {
-                    filter.apply(batch, &cell_codes, &mut filtered, &mut column_codes);
-                    &filtered
-                }
-            };
-            bound.kpi.update(batch, cells_for_kpi, states.as_mut(), &mut diag, ctx);
-            states
-        })
-        .collect();
+    let direct = !plan.kpis.is_empty() && cells.len() * DIRECT_ROWS_PER_CELL >= rows;
+    let states = if direct {
+        let filtered = plan
+            .kpis
+            .iter()
+            .map(|bound| {
+                bound.filter.as_ref().map(|filter| {
+                    let mut out = Vec::new();
+                    filter.apply(batch, &cell_codes, &mut out, &mut column_codes);
+                    out
+                })
+            })
+            .collect();
+        ChunkStates::Direct { all: cell_codes.clone(), filtered }
+    } else {
+        ChunkStates::Local(
+            plan.kpis
+                .iter()
+                .map(|bound| {
+                    let mut states = bound.kpi.new_states(cells.len());
+                    let cells_for_kpi: &[u32] = match &bound.filter {
+                        None => &cell_codes,
+                        Some(filter) => {
+                            filter.apply(batch, &cell_codes, &mut filtered, &mut column_codes);
+                            &filtered
+                        }
+                    };
+                    bound.kpi.update(batch, cells_for_kpi, states.as_mut(), &mut diag, ctx);
+                    states
+                })
+                .collect(),
+        )
+    };
     let visits = plan
         .entities
         .iter()
@@ -548,7 +583,9 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
 
 /// Merged states of all chunks so far, indexed by global cell.
 struct Accumulator {
-    key_index: hashbrown::HashMap<Box<[KeyValue]>, u32, foldhash::fast::FixedState>,
+    /// Global key ids by key (ids index `keys`, where each key is stored once).
+    key_index: hashbrown::HashTable<u32>,
+    key_hasher: foldhash::fast::FixedState,
     keys: Vec<Box<[KeyValue]>>,
     cell_index: hashbrown::HashMap<(u32, i32), u32, foldhash::fast::FixedState>,
     cells: Vec<(u32, i32)>,
@@ -564,7 +601,8 @@ struct Accumulator {
 impl Accumulator {
     fn new(plan: &Plan) -> Self {
         Accumulator {
-            key_index: fast_map(1024),
+            key_index: hashbrown::HashTable::with_capacity(1024),
+            key_hasher: foldhash::fast::FixedState::with_seed(0x6b70_6966),
             keys: Vec::new(),
             cell_index: fast_map(1024),
             cells: Vec::new(),
@@ -576,22 +614,32 @@ impl Accumulator {
         }
     }
 
-    fn absorb(&mut self, plan: &Plan, chunk: ChunkOut) {
-        let key_map: Vec<u32> = chunk
-            .keys
+    /// Map a chunk's keys and cells to global ids (new ones appended), and
+    /// take its per-customer visits: returns the chunk's cell map.
+    fn map_cells(
+        &mut self,
+        plan: &Plan,
+        keys: Vec<Box<[KeyValue]>>,
+        cells: &[(u32, i32)],
+        visits: Vec<Box<dyn Any + Send>>,
+    ) -> Vec<u32> {
+        let mut stored = std::mem::take(&mut self.keys);
+        let key_map: Vec<u32> = keys
             .into_iter()
             .map(|k| {
-                if let Some(&g) = self.key_index.get(&k) {
-                    return g;
-                }
-                let g = self.keys.len() as u32;
-                self.keys.push(k.clone());
-                self.key_index.insert(k, g);
-                g
+                let hash = self.key_hasher.hash_one(&k);
+                let found = self.key_index.find(hash, |&g| stored[g as usize] == k).copied();
+                found.unwrap_or_else(|| {
+                    let g = stored.len() as u32;
+                    stored.push(k);
+                    let (keys, hasher) = (&stored, &self.key_hasher);
+                    self.key_index.insert_unique(hash, g, |&g| hasher.hash_one(&keys[g as usize]));
+                    g
+                })
             })
             .collect();
-        let cell_map: Vec<u32> = chunk
-            .cells
+        self.keys = stored;
+        let cell_map = cells
             .iter()
             .map(|&(k, p)| {
                 let cell = (key_map[k as usize], p);
@@ -602,31 +650,93 @@ impl Accumulator {
                 })
             })
             .collect();
-        for (bound, (history, visits)) in
-            plan.entities.iter().zip(self.histories.iter_mut().zip(chunk.visits))
-        {
+        for (bound, (history, visits)) in plan.entities.iter().zip(self.histories.iter_mut().zip(visits)) {
             bound.kpi.absorb(history.as_mut(), visits, &key_map);
         }
-        // Each KPI's states merge on their own: in parallel when there are several.
+        cell_map
+    }
+
+    /// Fold a window of chunks, in order, into the accumulator. `batches[i]` is
+    /// chunk i's rows, needed when it is [`ChunkStates::Direct`] (chunks of a
+    /// scan; decoded partial results are `Local` and come without rows).
+    fn absorb(&mut self, plan: &Plan, ctx: &Ctx, chunks: Vec<ChunkOut>, batches: &[RecordBatch]) {
+        /// One chunk's share of one KPI.
+        enum Part {
+            Merge(Box<dyn Any + Send>),
+            /// The KPI's own filtered cells, or None for the chunk's cells.
+            Rows(Option<Vec<u32>>),
+        }
+        let n_chunks = chunks.len();
+        let mut maps = Vec::with_capacity(n_chunks);
+        let mut all_cells: Vec<Option<Vec<u32>>> = Vec::with_capacity(n_chunks);
+        let mut chunk_diags = Vec::with_capacity(n_chunks);
+        let mut parts: Vec<Vec<Part>> = plan.kpis.iter().map(|_| Vec::with_capacity(n_chunks)).collect();
+        for chunk in chunks {
+            maps.push(self.map_cells(plan, chunk.keys, &chunk.cells, chunk.visits));
+            match chunk.states {
+                ChunkStates::Local(states) => {
+                    all_cells.push(None);
+                    parts.iter_mut().zip(states).for_each(|(p, s)| p.push(Part::Merge(s)));
+                }
+                ChunkStates::Direct { all, filtered } => {
+                    all_cells.push(Some(all));
+                    parts.iter_mut().zip(filtered).for_each(|(p, f)| p.push(Part::Rows(f)));
+                }
+            }
+            chunk_diags.push(chunk.diag);
+            self.day_range = match (self.day_range, chunk.day_range) {
+                (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+                (x, None) | (None, x) => x,
+            };
+        }
+        // Each KPI takes the window on its own, in chunk order (so the result
+        // does not depend on the thread count): in parallel when there are several.
         let len = self.cells.len();
         type States = Box<dyn Any + Send>;
-        let merge = |((bound, dst), src): ((&Bound, &mut States), States)| {
-            bound.kpi.merge(dst.as_mut(), src.as_ref(), &cell_map, len)
+        let fold = |((bound, dst), parts): ((&Bound, &mut States), Vec<Part>)| -> Vec<Option<Diagnostics>> {
+            bound.kpi.resize(dst.as_mut(), len);
+            let mut global = Vec::new();
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, part)| match part {
+                    Part::Merge(src) => {
+                        bound.kpi.merge(dst.as_mut(), src.as_ref(), &maps[i], len);
+                        None
+                    }
+                    Part::Rows(own) => {
+                        let local =
+                            own.as_deref().or(all_cells[i].as_deref()).expect("a direct chunk's cells");
+                        global.clear();
+                        global.extend(
+                            local.iter().map(|&c| if c == SKIP { SKIP } else { maps[i][c as usize] }),
+                        );
+                        let mut diag = Diagnostics::default();
+                        let batch = batches.get(i).expect("a direct chunk comes with its rows");
+                        bound.kpi.update(batch, &global, dst.as_mut(), &mut diag, ctx);
+                        Some(diag)
+                    }
+                })
+                .collect()
         };
-        if parallel() && plan.kpis.len() > 1 {
+        let kpi_diags: Vec<Vec<Option<Diagnostics>>> = if parallel() && plan.kpis.len() > 1 {
             plan.kpis
                 .par_iter()
                 .zip(self.states.par_iter_mut())
-                .zip(chunk.states.into_par_iter())
-                .for_each(merge);
+                .zip(parts.into_par_iter())
+                .map(fold)
+                .collect()
         } else {
-            plan.kpis.iter().zip(self.states.iter_mut()).zip(chunk.states).for_each(merge);
-        }
-        self.diag.merge(chunk.diag);
-        self.day_range = match (self.day_range, chunk.day_range) {
-            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
-            (x, None) | (None, x) => x,
+            plan.kpis.iter().zip(self.states.iter_mut()).zip(parts).map(fold).collect()
         };
+        // Issues in the order a chunk records them: its own (dates), then its KPIs'.
+        let mut kpi_diags: Vec<_> = kpi_diags.into_iter().map(Vec::into_iter).collect();
+        for diag in chunk_diags {
+            self.diag.merge(diag);
+            for d in kpi_diags.iter_mut().filter_map(|k| k.next().flatten()) {
+                self.diag.merge(d);
+            }
+        }
     }
 }
 
@@ -824,12 +934,13 @@ fn absorb_partials(parts: &[&[u8]]) -> Result<(Request, Plan, Accumulator)> {
         let chunk = ChunkOut {
             keys: part.keys.clone(),
             cells: part.cells.clone(),
-            states: plan
-                .kpis
-                .iter()
-                .zip(&part.states)
-                .map(|(b, s)| b.kpi.decode_states(s))
-                .collect::<Result<_>>()?,
+            states: ChunkStates::Local(
+                plan.kpis
+                    .iter()
+                    .zip(&part.states)
+                    .map(|(b, s)| b.kpi.decode_states(s))
+                    .collect::<Result<_>>()?,
+            ),
             visits: plan
                 .entities
                 .iter()
@@ -839,7 +950,7 @@ fn absorb_partials(parts: &[&[u8]]) -> Result<(Request, Plan, Accumulator)> {
             diag: Diagnostics { issues: part.issues.clone() },
             day_range: part.day_range,
         };
-        acc.absorb(&plan, chunk);
+        acc.absorb(&plan, &plan.ctx, vec![chunk], &[]);
     }
     Ok((request, plan, acc))
 }
@@ -904,9 +1015,7 @@ fn scan(
             window.iter().map(|b| process_chunk(plan, ctx, b)).collect()
         };
         trace.lap("scan chunks");
-        for out in outs {
-            acc.absorb(plan, out);
-        }
+        acc.absorb(plan, ctx, outs, window);
         trace.lap("absorb chunks");
     })?;
     Ok(acc)
@@ -954,12 +1063,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
 
     // Rank the distinct keys once: the output is sorted by (rank, period), and
     // the walks break same-day ties by rank, so input order never matters.
-    let mut by_key: Vec<u32> = (0..acc.keys.len() as u32).collect();
-    by_key.sort_by(|&a, &b| acc.keys[a as usize].cmp(&acc.keys[b as usize]));
-    let mut rank = vec![0u32; acc.keys.len()];
-    for (r, &k) in by_key.iter().enumerate() {
-        rank[k as usize] = r as u32;
-    }
+    let rank = keys::rank(&acc.keys);
 
     trace.lap("rank keys");
     // Walk the customer histories; their cells join the row KPIs' cells.
@@ -972,19 +1076,26 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
             continue;
         };
         let wctx = WalkCtx { periods: plan.periods, as_of };
-        let (cells, states, diag) = bound.kpi.walk_all(history, &wctx, &rank, parallel);
+        let (parts, diag) = bound.kpi.walk_all(history, &wctx, &rank, parallel);
         acc.diag.merge(diag);
-        let map: Vec<u32> = cells
+        let (states, maps): (Vec<_>, Vec<Vec<u32>>) = parts
             .into_iter()
-            .map(|cell| {
-                let next = acc.cells.len() as u32;
-                *acc.cell_index.entry(cell).or_insert_with(|| {
-                    acc.cells.push(cell);
-                    next
-                })
+            .map(|part| {
+                let map = part
+                    .cells
+                    .into_iter()
+                    .map(|cell| {
+                        let next = acc.cells.len() as u32;
+                        *acc.cell_index.entry(cell).or_insert_with(|| {
+                            acc.cells.push(cell);
+                            next
+                        })
+                    })
+                    .collect();
+                (part.states, map)
             })
-            .collect();
-        walked.push(Some((states, map)));
+            .unzip();
+        walked.push(Some((states, maps)));
     }
     // Bad input that only whole histories show (found by the walks).
     if request.on_invalid == OnInvalid::Raise {
@@ -998,19 +1109,15 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         .iter()
         .zip(walked)
         .map(|(bound, w)| match w {
-            Some((states, map)) => bound.kpi.place(states, &map, n_cells),
-            None => bound.kpi.place(Box::new(()), &[], n_cells),
+            Some((states, maps)) => bound.kpi.place(states, &maps, n_cells),
+            None => bound.kpi.place(Vec::new(), &[], n_cells),
         })
         .collect();
     for (bound, states) in plan.kpis.iter().zip(acc.states.iter_mut()) {
         bound.kpi.resize(states.as_mut(), n_cells);
     }
 
-    let mut order: Vec<u32> = (0..acc.cells.len() as u32).collect();
-    order.sort_unstable_by_key(|&c| {
-        let (k, p) = acc.cells[c as usize];
-        (rank[k as usize], p)
-    });
+    let order = output_order(&acc.cells, &rank);
 
     trace.lap("walk histories, order");
     let mut fields: Vec<Field> = Vec::new();
@@ -1100,6 +1207,32 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map_err(|e| Error::Internal(format!("assembling the output: {e}")))?;
     Ok(Output { batch, issues: acc.diag.issues })
+}
+
+/// Cells in output order, by (key rank, period): a counting sort by rank
+/// (ranks are dense), then each key's few periods sorted in place.
+fn output_order(cells: &[(u32, i32)], rank: &[u32]) -> Vec<u32> {
+    let mut starts = vec![0u32; rank.len() + 1];
+    for &(k, _) in cells {
+        starts[rank[k as usize] as usize + 1] += 1;
+    }
+    for r in 0..rank.len() {
+        starts[r + 1] += starts[r];
+    }
+    let mut next = starts.clone();
+    let mut order = vec![0u32; cells.len()];
+    for (c, &(k, _)) in cells.iter().enumerate() {
+        let slot = &mut next[rank[k as usize] as usize];
+        order[*slot as usize] = c as u32;
+        *slot += 1;
+    }
+    for w in starts.windows(2) {
+        let group = &mut order[w[0] as usize..w[1] as usize];
+        if group.len() > 1 {
+            group.sort_unstable_by_key(|&c| cells[c as usize].1);
+        }
+    }
+    order
 }
 
 /// Column names when a call has several KPIs (or a renamed one): a column

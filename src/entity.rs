@@ -70,13 +70,6 @@ impl<S: State> CellSink<S> {
         }
         &mut self.states[i as usize]
     }
-
-    fn absorb(&mut self, other: CellSink<S>) {
-        self.diag.merge(other.diag);
-        for ((key, ord), state) in other.cells.into_iter().zip(other.states) {
-            self.at(key, ord).merge(&state);
-        }
-    }
 }
 
 impl<S: State> Default for CellSink<S> {
@@ -152,20 +145,28 @@ pub trait DynEntity: Send + Sync {
     fn decode_history(&self, bytes: &[u8]) -> crate::Result<Box<dyn Any + Send>>;
     /// Append a chunk's visits, mapping its key codes through `key_map`.
     fn absorb(&self, history: &mut dyn Any, chunk: Box<dyn Any + Send>, key_map: &[u32]);
-    /// Walk every customer; returns the cells written, their states and the
-    /// bad input the walks found.
+    /// Walk every customer; returns, per group of customers walked together,
+    /// the cells written and their states, and the bad input the walks found.
+    /// A cell may appear in several groups.
     fn walk_all(
         &self,
         history: Box<dyn Any + Send>,
         ctx: &WalkCtx,
         key_rank: &[u32],
         parallel: bool,
-    ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>, Diagnostics);
-    /// Scatter walk states to global cells `map`, in a vector of `len` states.
-    fn place(&self, states: Box<dyn Any + Send>, map: &[u32], len: usize) -> Box<dyn Any + Send>;
+    ) -> (Vec<WalkPart>, Diagnostics);
+    /// Merge the groups' states into global cells (`maps[i]` for group i), in a
+    /// vector of `len` states.
+    fn place(&self, parts: Vec<Box<dyn Any + Send>>, maps: &[Vec<u32>], len: usize) -> Box<dyn Any + Send>;
     fn fields(&self) -> Vec<Field>;
     /// Consumes the states (they are moved out, in output order).
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
+}
+
+/// The cells one group of customers' walks wrote, and their states.
+pub struct WalkPart {
+    pub cells: Vec<(u32, i32)>,
+    pub states: Box<dyn Any + Send>,
 }
 
 /// Customers walked per parallel task.
@@ -281,7 +282,7 @@ impl<K: EntityKpi> DynEntity for K {
         ctx: &WalkCtx,
         key_rank: &[u32],
         parallel: bool,
-    ) -> (Vec<(u32, i32)>, Box<dyn Any + Send>, Diagnostics) {
+    ) -> (Vec<WalkPart>, Diagnostics) {
         let history = history.downcast::<History<K::Event>>().expect("history of the KPI's own type");
         let customers = history.index.len();
         let visits = history.visits;
@@ -329,18 +330,32 @@ impl<K: EntityKpi> DynEntity for K {
         } else {
             runs.chunks(CUSTOMERS_PER_TASK).map(walk_group).collect()
         };
-        let mut all = CellSink::new();
-        for sink in sinks {
-            all.absorb(sink);
-        }
-        (all.cells, Box::new(all.states), all.diag)
+        // The groups go to the engine as they are: it maps each group's cells
+        // to global ones once, with no second table of all the walks' cells.
+        let mut diag = Diagnostics::default();
+        let parts = sinks
+            .into_iter()
+            .map(|sink| {
+                diag.merge(sink.diag);
+                WalkPart { cells: sink.cells, states: Box::new(sink.states) }
+            })
+            .collect();
+        (parts, diag)
     }
-    fn place(&self, states: Box<dyn Any + Send>, map: &[u32], len: usize) -> Box<dyn Any + Send> {
-        // No walk (no data): all default states.
-        let states = states.downcast::<Vec<K::State>>().map(|b| *b).unwrap_or_default();
+    fn place(&self, parts: Vec<Box<dyn Any + Send>>, maps: &[Vec<u32>], len: usize) -> Box<dyn Any + Send> {
         let mut placed = vec![K::State::default(); len];
-        for (state, &m) in states.into_iter().zip(map) {
-            placed[m as usize] = state;
+        // A cell's first state moves in; states of the same cell from later groups merge.
+        let mut filled = vec![false; len];
+        for (states, map) in parts.into_iter().zip(maps) {
+            let states = states.downcast::<Vec<K::State>>().expect("walk states of the KPI's own type");
+            for (state, &m) in states.into_iter().zip(map) {
+                let m = m as usize;
+                if std::mem::replace(&mut filled[m], true) {
+                    placed[m].merge(&state);
+                } else {
+                    placed[m] = state;
+                }
+            }
         }
         Box::new(placed)
     }

@@ -399,6 +399,54 @@ pub fn encode_keys(columns: &[&dyn Array], rows: usize, codes: &mut Vec<u32>) ->
     }
 }
 
+/// Each key's rank in output order (values ascending, null last). Keys are
+/// distinct, so an unstable sort is exact; a single integer or string column
+/// (the usual `by=`) is sorted by its values without the enum in the way.
+pub fn rank(keys: &[Box<[KeyValue]>]) -> Vec<u32> {
+    fn ranks(order: impl Iterator<Item = u32>, n: usize) -> Vec<u32> {
+        let mut rank = vec![0u32; n];
+        for (r, k) in order.enumerate() {
+            rank[k as usize] = r as u32;
+        }
+        rank
+    }
+    let n = keys.len();
+    let single_int = keys.iter().all(|k| matches!(&k[..], [KeyValue::Int(_) | KeyValue::Null]));
+    if single_int && n > 1 {
+        // Null last: as i128 above every i64.
+        let mut pairs: Vec<(i128, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| match &k[..] {
+                [KeyValue::Int(v)] => (i128::from(*v), i as u32),
+                _ => (i128::MAX, i as u32),
+            })
+            .collect();
+        pairs.sort_unstable();
+        return ranks(pairs.into_iter().map(|(_, i)| i), n);
+    }
+    let single_str = keys.iter().all(|k| matches!(&k[..], [KeyValue::Str(_) | KeyValue::Null]));
+    if single_str && n > 1 {
+        let mut pairs: Vec<(Option<&str>, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| match &k[..] {
+                [KeyValue::Str(v)] => (Some(&**v), i as u32),
+                _ => (None, i as u32),
+            })
+            .collect();
+        // Null last.
+        pairs.sort_unstable_by(|a, b| match (a.0, b.0) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (x, y) => y.is_some().cmp(&x.is_some()),
+        });
+        return ranks(pairs.into_iter().map(|(_, i)| i), n);
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+    ranks(order.into_iter(), n)
+}
+
 /// Build an output column of type `dt` from the key values of one `by` column.
 pub fn build_column(dt: &DataType, values: impl Iterator<Item = KeyValue>) -> ArrayRef {
     fn prim<T: ArrowPrimitiveType>(
@@ -520,6 +568,29 @@ mod tests {
         skip_a[5] = SKIP;
         combine(&skip_a, &b, 7, &mut out);
         assert_eq!(out[5], SKIP);
+    }
+
+    #[test]
+    fn rank_orders_values_with_null_last() {
+        let one = |v: KeyValue| vec![v].into_boxed_slice();
+        let ints =
+            vec![one(KeyValue::Int(5)), one(KeyValue::Null), one(KeyValue::Int(-3)), one(KeyValue::Int(0))];
+        assert_eq!(rank(&ints), vec![2, 3, 0, 1]);
+        let strs = vec![one(KeyValue::Null), one(KeyValue::Str("b".into())), one(KeyValue::Str("a".into()))];
+        assert_eq!(rank(&strs), vec![2, 1, 0]);
+        let pairs = vec![
+            vec![KeyValue::Str("a".into()), KeyValue::Int(2)].into_boxed_slice(),
+            vec![KeyValue::Str("a".into()), KeyValue::Null].into_boxed_slice(),
+            vec![KeyValue::Str("a".into()), KeyValue::Int(1)].into_boxed_slice(),
+        ];
+        assert_eq!(rank(&pairs), vec![1, 2, 0]);
+        // The fast paths agree with the general order.
+        for keys in [&ints, &strs, &pairs] {
+            let mut order: Vec<usize> = (0..keys.len()).collect();
+            order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+            let r = rank(keys);
+            assert!(order.windows(2).all(|w| r[w[0]] < r[w[1]]));
+        }
     }
 
     #[test]

@@ -665,10 +665,6 @@ pub fn wilson(successes: u64, n: u64, z: f64) -> Option<(f64, f64)> {
     Some((low, high))
 }
 
-/// Student t interval `mean ± t_{(1+c)/2, n-1} · sd / √n` of a mean, with `sd`
-/// the sample standard deviation (n - 1 denominator). `None` when `n < 2`,
-/// `sd` or `mean` is not finite, `sd < 0`, or the confidence level is outside
-/// (0, 1).
 /// The two-sided t quantile for `confidence` and `df`, memoised per thread: a
 /// result with many segments asks for the same few thousand degrees of freedom
 /// over and over, and each is a numerical inversion.
@@ -690,6 +686,10 @@ fn t_upper_quantile(confidence: f64, df: u64) -> f64 {
     })
 }
 
+/// Student t interval `mean ± t_{(1+c)/2, n-1} · sd / √n` of a mean, with `sd`
+/// the sample standard deviation (n - 1 denominator). `None` when `n < 2`,
+/// `sd` or `mean` is not finite, `sd < 0`, or the confidence level is outside
+/// (0, 1).
 pub fn t_interval(mean: f64, sd: f64, n: u64, confidence: f64) -> Option<(f64, f64)> {
     if n < 2 || !sd.is_finite() || sd < 0.0 || !mean.is_finite() {
         return None;

@@ -395,10 +395,14 @@ def test_cac_matches_pandas_reference(spend_rows: list[tuple], order_rows: list[
     )
     out = kf.cac(spend, orders, by="seg", period="quarter", as_of=AS_OF)
     # Reference: spend summed per (segment, quarter); a customer is new in the
-    # quarter (and segment) of their first order (the earliest row on ties).
+    # quarter (and segment) of their first order day; a first day with orders
+    # in several segments counts in the first segment in sort order (null last).
     s = spend.to_pandas()
     s["q"] = pd.to_datetime(s["month"]).map(quarter_label)
-    o = orders.to_pandas().sort_values("ordered_at", kind="stable")
+    o = orders.to_pandas()
+    o = o.assign(day=o["ordered_at"].dt.normalize()).sort_values(
+        ["day", "seg"], na_position="last", kind="stable"
+    )
     first = o.drop_duplicates("customer_id")
     first = first.assign(q=first["ordered_at"].map(quarter_label))
     expected: dict = {}

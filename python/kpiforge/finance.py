@@ -192,7 +192,8 @@ def cac(
     belongs to the period of its ``spend_date``, the first day of its month in
     the demo) and ``new_customers`` counts the customers whose first order
     (over the whole order history up to ``as_of``) falls in the period, in the
-    segment of that first order. ``cac`` is null when there are no new
+    segment of that first order (a first day with orders in several segments
+    counts in the first of them in sort order). ``cac`` is null when there are no new
     customers (never infinite) or no spend rows. The segments ``by`` must be
     columns of both tables (default ``region``); a (segment, period) with spend
     or with orders has a row (``new_customers`` 0 where nobody was new). The
