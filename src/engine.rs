@@ -583,8 +583,10 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
 
 /// Merged states of all chunks so far, indexed by global cell.
 struct Accumulator {
-    /// Global key ids by key (ids index `keys`, where each key is stored once).
-    key_index: hashbrown::HashTable<u32>,
+    /// (hash, global key id) of every key; ids index `keys`, where each key
+    /// is stored once. The hash is kept so that growing the table never
+    /// reads the keys again.
+    key_index: hashbrown::HashTable<(u64, u32)>,
     key_hasher: foldhash::fast::FixedState,
     keys: Vec<Box<[KeyValue]>>,
     cell_index: hashbrown::HashMap<(u32, i32), u32, foldhash::fast::FixedState>,
@@ -623,22 +625,22 @@ impl Accumulator {
         cells: &[(u32, i32)],
         visits: Vec<Box<dyn Any + Send>>,
     ) -> Vec<u32> {
-        let mut stored = std::mem::take(&mut self.keys);
         let key_map: Vec<u32> = keys
             .into_iter()
             .map(|k| {
                 let hash = self.key_hasher.hash_one(&k);
-                let found = self.key_index.find(hash, |&g| stored[g as usize] == k).copied();
-                found.unwrap_or_else(|| {
-                    let g = stored.len() as u32;
-                    stored.push(k);
-                    let (keys, hasher) = (&stored, &self.key_hasher);
-                    self.key_index.insert_unique(hash, g, |&g| hasher.hash_one(&keys[g as usize]));
-                    g
-                })
+                let stored = &self.keys;
+                match self.key_index.find(hash, |&(h, g)| h == hash && stored[g as usize] == k) {
+                    Some(&(_, g)) => g,
+                    None => {
+                        let g = stored.len() as u32;
+                        self.keys.push(k);
+                        self.key_index.insert_unique(hash, (hash, g), |&(h, _)| h);
+                        g
+                    }
+                }
             })
             .collect();
-        self.keys = stored;
         let cell_map = cells
             .iter()
             .map(|&(k, p)| {
@@ -667,10 +669,18 @@ impl Accumulator {
             Rows(Option<Vec<u32>>),
         }
         let n_chunks = chunks.len();
+        let mut trace = Trace::start();
         let mut maps = Vec::with_capacity(n_chunks);
         let mut all_cells: Vec<Option<Vec<u32>>> = Vec::with_capacity(n_chunks);
         let mut chunk_diags = Vec::with_capacity(n_chunks);
         let mut parts: Vec<Vec<Part>> = plan.kpis.iter().map(|_| Vec::with_capacity(n_chunks)).collect();
+        // Room for every key and cell the window may add, so the tables grow once.
+        let new_keys: usize = chunks.iter().map(|c| c.keys.len()).sum();
+        let new_cells: usize = chunks.iter().map(|c| c.cells.len()).sum();
+        self.key_index.reserve(new_keys, |&(h, _)| h);
+        self.keys.reserve(new_keys);
+        self.cell_index.reserve(new_cells);
+        self.cells.reserve(new_cells);
         for chunk in chunks {
             maps.push(self.map_cells(plan, chunk.keys, &chunk.cells, chunk.visits));
             match chunk.states {
@@ -689,6 +699,7 @@ impl Accumulator {
                 (x, None) | (None, x) => x,
             };
         }
+        trace.lap("  map cells");
         // Each KPI takes the window on its own, in chunk order (so the result
         // does not depend on the thread count): in parallel when there are several.
         let len = self.cells.len();
@@ -729,6 +740,7 @@ impl Accumulator {
         } else {
             plan.kpis.iter().zip(self.states.iter_mut()).zip(parts).map(fold).collect()
         };
+        trace.lap("  fold states");
         // Issues in the order a chunk records them: its own (dates), then its KPIs'.
         let mut kpi_diags: Vec<_> = kpi_diags.into_iter().map(Vec::into_iter).collect();
         for diag in chunk_diags {
@@ -1078,6 +1090,9 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         let wctx = WalkCtx { periods: plan.periods, as_of };
         let (parts, diag) = bound.kpi.walk_all(history, &wctx, &rank, parallel);
         acc.diag.merge(diag);
+        let walked_cells: usize = parts.iter().map(|p| p.cells.len()).sum();
+        acc.cell_index.reserve(walked_cells);
+        acc.cells.reserve(walked_cells);
         let (states, maps): (Vec<_>, Vec<Vec<u32>>) = parts
             .into_iter()
             .map(|part| {
@@ -1120,67 +1135,16 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
     let order = output_order(&acc.cells, &rank);
 
     trace.lap("walk histories, order");
-    let mut fields: Vec<Field> = Vec::new();
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    for (i, key) in plan.keys.iter().enumerate() {
-        let values = order.iter().map(|&c| acc.keys[acc.cells[c as usize].0 as usize][i].clone());
-        let column = keys::build_column(&key.out_type, values);
-        fields.push(Field::new(&key.name, key.out_type.clone(), true));
-        columns.push(column);
-    }
-    if let Some(periods) = &plan.periods {
-        let mut label = StringBuilder::new();
-        let mut start = Date32Builder::new();
-        let mut partial = BooleanBuilder::new();
-        // Few distinct periods, many rows: label, start and partial flag once per period.
-        let mut known: hashbrown::HashMap<i32, (String, i32, bool)> = hashbrown::HashMap::new();
-        for &(_, ord) in &acc.cells {
-            known.entry(ord).or_insert_with(|| {
-                (periods.label(ord), periods.start(ord), as_of.is_some_and(|d| periods.end(ord) > d))
-            });
-        }
-        for &c in &order {
-            let (text, first_day, is_partial) = &known[&acc.cells[c as usize].1];
-            label.append_value(text);
-            start.append_value(*first_day);
-            partial.append_value(*is_partial);
-        }
-        fields.push(Field::new("period", DataType::Utf8, false));
-        fields.push(Field::new("period_start", DataType::Date32, false));
-        fields.push(Field::new("partial", DataType::Boolean, false));
-        columns.push(Arc::new(label.finish()));
-        columns.push(Arc::new(start.finish()));
-        columns.push(Arc::new(partial.finish()));
-    }
-    trace.lap("key and period columns");
+    // The key and period columns are built while the KPIs finalise.
+    let columns = || key_and_period_columns(plan, &acc.keys, &acc.cells, &order, as_of);
+    let mut finals = || finalize_all(plan, &mut acc.states, &mut entity_states, &order, &ctx, parallel);
+    let (keys_periods, all_arrays) =
+        if parallel { rayon::join(columns, finals) } else { (columns(), finals()) };
+    let (mut fields, mut columns) = keys_periods;
+    trace.lap("key, period columns; finalize");
     let renamed =
         plan.kpis.iter().any(|b| b.name != b.kind) || plan.entities.iter().any(|b| b.name != b.kind);
     let rename = plan.outputs.len() > 1 || renamed;
-    // The KPIs finalise independently (each consumes its own states): in parallel.
-    type Job<'a> = (bool, usize, &'a mut Box<dyn Any + Send>);
-    let mut row_states: Vec<Option<&mut Box<dyn Any + Send>>> = acc.states.iter_mut().map(Some).collect();
-    let mut entity_refs: Vec<Option<&mut Box<dyn Any + Send>>> = entity_states.iter_mut().map(Some).collect();
-    let jobs: Vec<Job> = plan
-        .outputs
-        .iter()
-        .map(|&(is_entity, i)| {
-            let states = if is_entity { entity_refs[i].take() } else { row_states[i].take() };
-            (is_entity, i, states.expect("one output per KPI"))
-        })
-        .collect();
-    let finalize = |(is_entity, i, states): Job| {
-        if is_entity {
-            plan.entities[i].kpi.finalize(states.as_mut(), &order, &ctx)
-        } else {
-            plan.kpis[i].kpi.finalize(states.as_mut(), &order, &ctx)
-        }
-    };
-    let all_arrays: Vec<Vec<ArrayRef>> = if parallel && jobs.len() > 1 {
-        jobs.into_par_iter().map(finalize).collect()
-    } else {
-        jobs.into_iter().map(finalize).collect()
-    };
-    trace.lap("finalize KPIs");
     for (&(is_entity, i), arrays) in plan.outputs.iter().zip(all_arrays) {
         let (kind, name, kpi_fields) = if is_entity {
             let b = &plan.entities[i];
@@ -1207,6 +1171,103 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
         .map_err(|e| Error::Internal(format!("assembling the output: {e}")))?;
     Ok(Output { batch, issues: acc.diag.issues })
+}
+
+type States = Box<dyn Any + Send>;
+
+/// Every KPI's output arrays, in `plan.outputs` order (each consumes its own states).
+fn finalize_all(
+    plan: &Plan,
+    row_states: &mut [States],
+    entity_states: &mut [States],
+    order: &[u32],
+    ctx: &Ctx,
+    parallel: bool,
+) -> Vec<Vec<ArrayRef>> {
+    // The KPIs finalise independently (each consumes its own states): in parallel.
+    type Job<'a> = (bool, usize, &'a mut States);
+    let mut row_refs: Vec<Option<&mut States>> = row_states.iter_mut().map(Some).collect();
+    let mut entity_refs: Vec<Option<&mut States>> = entity_states.iter_mut().map(Some).collect();
+    let jobs: Vec<Job> = plan
+        .outputs
+        .iter()
+        .map(|&(is_entity, i)| {
+            let states = if is_entity { entity_refs[i].take() } else { row_refs[i].take() };
+            (is_entity, i, states.expect("one output per KPI"))
+        })
+        .collect();
+    let finalize = |(is_entity, i, states): Job| {
+        if is_entity {
+            plan.entities[i].kpi.finalize(states.as_mut(), order, ctx)
+        } else {
+            plan.kpis[i].kpi.finalize(states.as_mut(), order, ctx)
+        }
+    };
+    if parallel && jobs.len() > 1 {
+        jobs.into_par_iter().map(finalize).collect()
+    } else {
+        jobs.into_iter().map(finalize).collect()
+    }
+}
+
+/// The `by` columns and, with periods, `period`, `period_start` and `partial`, in output order.
+fn key_and_period_columns(
+    plan: &Plan,
+    keys: &[Box<[KeyValue]>],
+    cells: &[(u32, i32)],
+    order: &[u32],
+    as_of: Option<i32>,
+) -> (Vec<Field>, Vec<ArrayRef>) {
+    let mut fields: Vec<Field> = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (i, key) in plan.keys.iter().enumerate() {
+        let values = order.iter().map(|&c| &keys[cells[c as usize].0 as usize][i]);
+        columns.push(keys::build_column(&key.out_type, values));
+        fields.push(Field::new(&key.name, key.out_type.clone(), true));
+    }
+    let Some(periods) = &plan.periods else { return (fields, columns) };
+    // Few distinct periods, many rows: label, start and partial flag once per
+    // period, looked up by ordinal (a table when the ordinals span little).
+    let (lo, hi) = cells.iter().fold((i32::MAX, i32::MIN), |(lo, hi), &(_, p)| (lo.min(p), hi.max(p)));
+    let describe =
+        |ord: i32| (periods.label(ord), periods.start(ord), as_of.is_some_and(|d| periods.end(ord) > d));
+    let table: Vec<Option<(String, i32, bool)>> = if hi >= lo && i64::from(hi) - i64::from(lo) < 1 << 16 {
+        let mut table = vec![None; (i64::from(hi) - i64::from(lo)) as usize + 1];
+        for &(_, ord) in cells {
+            table[(ord - lo) as usize].get_or_insert_with(|| describe(ord));
+        }
+        table
+    } else {
+        Vec::new()
+    };
+    let mut known: hashbrown::HashMap<i32, (String, i32, bool)> = hashbrown::HashMap::new();
+    if table.is_empty() {
+        for &(_, ord) in cells {
+            known.entry(ord).or_insert_with(|| describe(ord));
+        }
+    }
+    let n = order.len();
+    let mut label = StringBuilder::with_capacity(n, n * 8);
+    let mut start = Date32Builder::with_capacity(n);
+    let mut partial = BooleanBuilder::with_capacity(n);
+    for &c in order {
+        let ord = cells[c as usize].1;
+        let (text, first_day, is_partial) = if table.is_empty() {
+            &known[&ord]
+        } else {
+            table[(ord - lo) as usize].as_ref().expect("every cell's period is described")
+        };
+        label.append_value(text);
+        start.append_value(*first_day);
+        partial.append_value(*is_partial);
+    }
+    fields.push(Field::new("period", DataType::Utf8, false));
+    fields.push(Field::new("period_start", DataType::Date32, false));
+    fields.push(Field::new("partial", DataType::Boolean, false));
+    columns.push(Arc::new(label.finish()));
+    columns.push(Arc::new(start.finish()));
+    columns.push(Arc::new(partial.finish()));
+    (fields, columns)
 }
 
 /// Cells in output order, by (key rank, period): a counting sort by rank

@@ -448,26 +448,26 @@ pub fn rank(keys: &[Box<[KeyValue]>]) -> Vec<u32> {
 }
 
 /// Build an output column of type `dt` from the key values of one `by` column.
-pub fn build_column(dt: &DataType, values: impl Iterator<Item = KeyValue>) -> ArrayRef {
-    fn prim<T: ArrowPrimitiveType>(
-        values: impl Iterator<Item = KeyValue>,
+pub fn build_column<'a>(dt: &DataType, values: impl Iterator<Item = &'a KeyValue>) -> ArrayRef {
+    fn prim<'a, T: ArrowPrimitiveType>(
+        values: impl Iterator<Item = &'a KeyValue>,
         dt: &DataType,
-        f: impl Fn(KeyValue) -> Option<T::Native>,
+        f: impl Fn(&KeyValue) -> Option<T::Native>,
     ) -> ArrayRef {
-        let mut b = PrimitiveBuilder::<T>::new().with_data_type(dt.clone());
+        let mut b = PrimitiveBuilder::<T>::with_capacity(values.size_hint().0).with_data_type(dt.clone());
         values.for_each(|v| b.append_option(f(v)));
         Arc::new(b.finish())
     }
-    let int = |v: KeyValue| match v {
-        KeyValue::Int(i) => Some(i),
+    let int = |v: &KeyValue| match v {
+        KeyValue::Int(i) => Some(*i),
         _ => None,
     };
-    let uint = |v: KeyValue| match v {
-        KeyValue::UInt(i) => Some(i),
+    let uint = |v: &KeyValue| match v {
+        KeyValue::UInt(i) => Some(*i),
         _ => None,
     };
-    let float = |v: KeyValue| match v {
-        KeyValue::Float(f) => Some(f),
+    let float = |v: &KeyValue| match v {
+        KeyValue::Float(f) => Some(*f),
         _ => None,
     };
     match dt {
@@ -475,7 +475,7 @@ pub fn build_column(dt: &DataType, values: impl Iterator<Item = KeyValue>) -> Ar
         DataType::Utf8 => {
             let mut b = StringBuilder::new();
             values.for_each(|v| match v {
-                KeyValue::Str(s) => b.append_value(s),
+                KeyValue::Str(s) => b.append_value(&**s),
                 _ => b.append_null(),
             });
             Arc::new(b.finish())
@@ -483,7 +483,7 @@ pub fn build_column(dt: &DataType, values: impl Iterator<Item = KeyValue>) -> Ar
         DataType::Boolean => {
             let mut b = BooleanBuilder::new();
             values.for_each(|v| match v {
-                KeyValue::Bool(x) => b.append_value(x),
+                KeyValue::Bool(x) => b.append_value(*x),
                 _ => b.append_null(),
             });
             Arc::new(b.finish())
@@ -598,7 +598,7 @@ mod tests {
         let mut v = vec![KeyValue::Null, KeyValue::Int(3), KeyValue::Int(-1)];
         v.sort();
         assert_eq!(v, vec![KeyValue::Int(-1), KeyValue::Int(3), KeyValue::Null]);
-        let col = build_column(&DataType::Date32, v.into_iter());
+        let col = build_column(&DataType::Date32, v.iter());
         assert_eq!(col.null_count(), 1);
         assert_eq!(col.as_primitive::<Date32Type>().value(0), -1);
     }

@@ -414,10 +414,8 @@ fn rank(c: &Counts, request: &TermsRequest) -> Vec<(KeyValue, Vec<TermScore>)> {
 
 fn build_output(ranked: Vec<(KeyValue, Vec<TermScore>)>, group_type: &DataType) -> Result<RecordBatch> {
     let rows: usize = ranked.iter().map(|(_, s)| s.len()).sum();
-    let groups = keys::build_column(
-        group_type,
-        ranked.iter().flat_map(|(g, s)| std::iter::repeat_n(g.clone(), s.len())),
-    );
+    let groups =
+        keys::build_column(group_type, ranked.iter().flat_map(|(g, s)| std::iter::repeat_n(g, s.len())));
     let mut term = StringBuilder::with_capacity(rows, rows * 12);
     let (mut in_group, mut in_rest, mut rank) = (
         Int64Builder::with_capacity(rows),

@@ -29,7 +29,17 @@ pub(crate) fn counts(values: impl Iterator<Item = u64>) -> ArrayRef {
 
 /// A Float64 column where `None` (undefined, e.g. n = 0) becomes null, never NaN.
 pub(crate) fn values(values: impl Iterator<Item = Option<f64>>) -> ArrayRef {
-    Arc::new(values.map(|v| v.filter(|x| x.is_finite())).collect::<Float64Array>())
+    // Values and validity written straight into their buffers (one pass, sized once).
+    let mut data = Vec::with_capacity(values.size_hint().0);
+    let mut valid = arrow_buffer::BooleanBufferBuilder::new(values.size_hint().0);
+    for v in values {
+        let v = v.filter(|x| x.is_finite());
+        data.push(v.unwrap_or(0.0));
+        valid.append(v.is_some());
+    }
+    let nulls = arrow_buffer::NullBuffer::new(valid.finish());
+    let nulls = (nulls.null_count() > 0).then_some(nulls);
+    Arc::new(Float64Array::new(data.into(), nulls))
 }
 
 /// Point value and interval columns `name`, `name_ci_low`, `name_ci_high`.
