@@ -19,7 +19,7 @@ use crate::entity::{DynEntity, WalkCtx};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ingest::{find_column, Diagnostics, Issue};
-use crate::keys::{self, fast_map, KeyColumn, KeyValue, SKIP};
+use crate::keys::{self, fast_map, KeyColumn, KeyTuples, KeyValue, SKIP};
 use crate::period::{in_year_range, DateReader, PeriodUnit, Periods, MAX_DAY, MIN_DAY, NULL_DAY};
 use crate::registry::{self, Built};
 
@@ -450,7 +450,7 @@ enum ChunkStates {
 
 /// A chunk's contribution: its distinct cells and one state vector per KPI.
 struct ChunkOut {
-    keys: Vec<Box<[KeyValue]>>,
+    keys: KeyTuples,
     /// (key code, period ordinal) per local cell.
     cells: Vec<(u32, i32)>,
     states: ChunkStates,
@@ -588,7 +588,7 @@ struct Accumulator {
     /// reads the keys again.
     key_index: hashbrown::HashTable<(u64, u32)>,
     key_hasher: foldhash::fast::FixedState,
-    keys: Vec<Box<[KeyValue]>>,
+    keys: KeyTuples,
     cell_index: hashbrown::HashMap<(u32, i32), u32, foldhash::fast::FixedState>,
     cells: Vec<(u32, i32)>,
     states: Vec<Box<dyn Any + Send>>,
@@ -605,7 +605,7 @@ impl Accumulator {
         Accumulator {
             key_index: hashbrown::HashTable::with_capacity(1024),
             key_hasher: foldhash::fast::FixedState::with_seed(0x6b70_6966),
-            keys: Vec::new(),
+            keys: KeyTuples::new(plan.keys.len()),
             cell_index: fast_map(1024),
             cells: Vec::new(),
             states: plan.kpis.iter().map(|b| b.kpi.new_states(0)).collect(),
@@ -621,20 +621,20 @@ impl Accumulator {
     fn map_cells(
         &mut self,
         plan: &Plan,
-        keys: Vec<Box<[KeyValue]>>,
+        mut keys: KeyTuples,
         cells: &[(u32, i32)],
         visits: Vec<Box<dyn Any + Send>>,
     ) -> Vec<u32> {
-        let key_map: Vec<u32> = keys
-            .into_iter()
-            .map(|k| {
-                let hash = self.key_hasher.hash_one(&k);
+        let key_map: Vec<u32> = (0..keys.len())
+            .map(|i| {
+                let hash = self.key_hasher.hash_one(keys.get(i));
                 let stored = &self.keys;
-                match self.key_index.find(hash, |&(h, g)| h == hash && stored[g as usize] == k) {
+                match self.key_index.find(hash, |&(h, g)| h == hash && stored.get(g as usize) == keys.get(i))
+                {
                     Some(&(_, g)) => g,
                     None => {
                         let g = stored.len() as u32;
-                        self.keys.push(k);
+                        self.keys.push_taken(keys.get_mut(i));
                         self.key_index.insert_unique(hash, (hash, g), |&(h, _)| h);
                         g
                     }
@@ -883,7 +883,7 @@ fn encode_partial(plan: &Plan, request: &Request, acc: &Accumulator) -> Result<V
     let data = PartialData {
         request: serde_json::to_string(&request).map_err(|e| internal(&e))?,
         key_fields: serde_json::to_string(&plan.key_fields()).map_err(|e| internal(&e))?,
-        keys: acc.keys.clone(),
+        keys: acc.keys.to_boxed(),
         cells: acc.cells.clone(),
         states: plan
             .kpis
@@ -944,7 +944,7 @@ fn absorb_partials(parts: &[&[u8]]) -> Result<(Request, Plan, Accumulator)> {
             )));
         }
         let chunk = ChunkOut {
-            keys: part.keys.clone(),
+            keys: KeyTuples::from_boxed(plan.keys.len(), &part.keys),
             cells: part.cells.clone(),
             states: ChunkStates::Local(
                 plan.kpis
@@ -994,15 +994,15 @@ fn latest_day(batches: &[RecordBatch], columns: &[(usize, DateReader)]) -> Optio
 }
 
 /// Phase timings on stderr when `KPIFORGE_TRACE` is set: where a call spends its time.
-struct Trace(Option<std::time::Instant>);
+pub(crate) struct Trace(Option<std::time::Instant>);
 
 impl Trace {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         let on = *ON.get_or_init(|| std::env::var_os("KPIFORGE_TRACE").is_some());
         Trace(on.then(std::time::Instant::now))
     }
-    fn lap(&mut self, what: &str) {
+    pub(crate) fn lap(&mut self, what: &str) {
         if let Some(t) = self.0 {
             eprintln!("kpiforge trace: {what:<24} {:>9.3} ms", t.elapsed().as_secs_f64() * 1e3);
             self.0 = Some(std::time::Instant::now());
@@ -1111,6 +1111,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
             })
             .unzip();
         walked.push(Some((states, maps)));
+        trace.lap("  map walked cells");
     }
     // Bad input that only whole histories show (found by the walks).
     if request.on_invalid == OnInvalid::Raise {
@@ -1213,7 +1214,7 @@ fn finalize_all(
 /// The `by` columns and, with periods, `period`, `period_start` and `partial`, in output order.
 fn key_and_period_columns(
     plan: &Plan,
-    keys: &[Box<[KeyValue]>],
+    keys: &KeyTuples,
     cells: &[(u32, i32)],
     order: &[u32],
     as_of: Option<i32>,
@@ -1221,7 +1222,7 @@ fn key_and_period_columns(
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (i, key) in plan.keys.iter().enumerate() {
-        let values = order.iter().map(|&c| &keys[cells[c as usize].0 as usize][i]);
+        let values = order.iter().map(|&c| &keys.get(cells[c as usize].0 as usize)[i]);
         columns.push(keys::build_column(&key.out_type, values));
         fields.push(Field::new(&key.name, key.out_type.clone(), true));
     }

@@ -283,6 +283,7 @@ impl<K: EntityKpi> DynEntity for K {
         key_rank: &[u32],
         parallel: bool,
     ) -> (Vec<WalkPart>, Diagnostics) {
+        let mut trace = crate::engine::Trace::start();
         let history = history.downcast::<History<K::Event>>().expect("history of the KPI's own type");
         let customers = history.index.len();
         let visits = history.visits;
@@ -325,11 +326,13 @@ impl<K: EntityKpi> DynEntity for K {
             }
             sink
         };
+        trace.lap("  group by customer");
         let sinks: Vec<CellSink<K::State>> = if parallel {
             runs.par_chunks(CUSTOMERS_PER_TASK).map(walk_group).collect()
         } else {
             runs.chunks(CUSTOMERS_PER_TASK).map(walk_group).collect()
         };
+        trace.lap("  walks");
         // The groups go to the engine as they are: it maps each group's cells
         // to global ones once, with no second table of all the walks' cells.
         let mut diag = Diagnostics::default();

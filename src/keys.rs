@@ -366,16 +366,68 @@ pub fn combine(a: &[u32], b: &[u32], card_b: usize, out: &mut Vec<u32>) -> Vec<(
     pairs
 }
 
+/// Distinct key tuples of `width` values each, stored flat (tuple i is
+/// `values[i * width..(i + 1) * width]`): no allocation per tuple, and a single
+/// `by` column is just its values.
+#[derive(Clone, Debug, Default)]
+pub struct KeyTuples {
+    width: usize,
+    len: usize,
+    values: Vec<KeyValue>,
+}
+
+impl KeyTuples {
+    pub fn new(width: usize) -> Self {
+        KeyTuples { width, len: 0, values: Vec::new() }
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn get(&self, i: usize) -> &[KeyValue] {
+        &self.values[i * self.width..(i + 1) * self.width]
+    }
+    pub fn reserve(&mut self, tuples: usize) {
+        self.values.reserve(tuples * self.width);
+    }
+    /// Append a tuple, moving its values out of `tuple` (left as nulls).
+    pub fn push_taken(&mut self, tuple: &mut [KeyValue]) {
+        debug_assert_eq!(tuple.len(), self.width);
+        self.values.extend(tuple.iter_mut().map(|v| std::mem::replace(v, KeyValue::Null)));
+        self.len += 1;
+    }
+    /// Tuple i, mutable (to move its values out with [`KeyTuples::push_taken`]).
+    pub fn get_mut(&mut self, i: usize) -> &mut [KeyValue] {
+        &mut self.values[i * self.width..(i + 1) * self.width]
+    }
+    /// The tuples as boxed slices (the partial-result encoding), and back.
+    pub fn to_boxed(&self) -> Vec<Box<[KeyValue]>> {
+        (0..self.len).map(|i| self.get(i).to_vec().into_boxed_slice()).collect()
+    }
+    pub fn from_boxed(width: usize, tuples: &[Box<[KeyValue]>]) -> Self {
+        let mut out = KeyTuples::new(width);
+        for t in tuples {
+            out.push_taken(&mut t.to_vec());
+        }
+        out
+    }
+}
+
 /// Encode all `by` columns of a chunk into one code per row and the distinct
 /// key tuples (index = code). With no `by` columns every row has code 0.
-pub fn encode_keys(columns: &[&dyn Array], rows: usize, codes: &mut Vec<u32>) -> Vec<Box<[KeyValue]>> {
+pub fn encode_keys(columns: &[&dyn Array], rows: usize, codes: &mut Vec<u32>) -> KeyTuples {
     match columns {
         [] => {
             codes.clear();
             codes.resize(rows, 0);
-            vec![Box::new([])]
+            KeyTuples { width: 0, len: 1, values: Vec::new() }
         }
-        [one] => encode_column(*one, codes).into_iter().map(|v| vec![v].into_boxed_slice()).collect(),
+        [one] => {
+            let values = encode_column(*one, codes);
+            KeyTuples { width: 1, len: values.len(), values }
+        }
         [first, rest @ ..] => {
             let mut values: Vec<Vec<KeyValue>> =
                 encode_column(*first, codes).into_iter().map(|v| vec![v]).collect();
@@ -394,7 +446,11 @@ pub fn encode_keys(columns: &[&dyn Array], rows: usize, codes: &mut Vec<u32>) ->
                     .collect();
                 std::mem::swap(codes, &mut combined);
             }
-            values.into_iter().map(Vec::into_boxed_slice).collect()
+            KeyTuples {
+                width: columns.len(),
+                len: values.len(),
+                values: values.into_iter().flatten().collect(),
+            }
         }
     }
 }
@@ -402,7 +458,7 @@ pub fn encode_keys(columns: &[&dyn Array], rows: usize, codes: &mut Vec<u32>) ->
 /// Each key's rank in output order (values ascending, null last). Keys are
 /// distinct, so an unstable sort is exact; a single integer or string column
 /// (the usual `by=`) is sorted by its values without the enum in the way.
-pub fn rank(keys: &[Box<[KeyValue]>]) -> Vec<u32> {
+pub fn rank(keys: &KeyTuples) -> Vec<u32> {
     fn ranks(order: impl Iterator<Item = u32>, n: usize) -> Vec<u32> {
         let mut rank = vec![0u32; n];
         for (r, k) in order.enumerate() {
@@ -411,27 +467,27 @@ pub fn rank(keys: &[Box<[KeyValue]>]) -> Vec<u32> {
         rank
     }
     let n = keys.len();
-    let single_int = keys.iter().all(|k| matches!(&k[..], [KeyValue::Int(_) | KeyValue::Null]));
+    let single = |i: usize| match keys.get(i) {
+        [one] => Some(one),
+        _ => None,
+    };
+    let single_int = (0..n).all(|i| matches!(single(i), Some(KeyValue::Int(_) | KeyValue::Null)));
     if single_int && n > 1 {
         // Null last: as i128 above every i64.
-        let mut pairs: Vec<(i128, u32)> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| match &k[..] {
-                [KeyValue::Int(v)] => (i128::from(*v), i as u32),
+        let mut pairs: Vec<(i128, u32)> = (0..n)
+            .map(|i| match single(i) {
+                Some(KeyValue::Int(v)) => (i128::from(*v), i as u32),
                 _ => (i128::MAX, i as u32),
             })
             .collect();
         pairs.sort_unstable();
         return ranks(pairs.into_iter().map(|(_, i)| i), n);
     }
-    let single_str = keys.iter().all(|k| matches!(&k[..], [KeyValue::Str(_) | KeyValue::Null]));
+    let single_str = (0..n).all(|i| matches!(single(i), Some(KeyValue::Str(_) | KeyValue::Null)));
     if single_str && n > 1 {
-        let mut pairs: Vec<(Option<&str>, u32)> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| match &k[..] {
-                [KeyValue::Str(v)] => (Some(&**v), i as u32),
+        let mut pairs: Vec<(Option<&str>, u32)> = (0..n)
+            .map(|i| match single(i) {
+                Some(KeyValue::Str(v)) => (Some(&**v), i as u32),
                 _ => (None, i as u32),
             })
             .collect();
@@ -443,7 +499,7 @@ pub fn rank(keys: &[Box<[KeyValue]>]) -> Vec<u32> {
         return ranks(pairs.into_iter().map(|(_, i)| i), n);
     }
     let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_unstable_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
+    order.sort_unstable_by(|&a, &b| keys.get(a as usize).cmp(keys.get(b as usize)));
     ranks(order.into_iter(), n)
 }
 
@@ -554,7 +610,8 @@ mod tests {
         let tuples = encode_keys(&[&a, &b], 5, &mut codes);
         assert_eq!(codes[0], codes[4]);
         assert_eq!(tuples.len(), 4);
-        assert_eq!(&*tuples[codes[2] as usize], &[KeyValue::Null, KeyValue::Int(1)]);
+        assert_eq!(tuples.get(codes[2] as usize), &[KeyValue::Null, KeyValue::Int(1)]);
+        assert_eq!(KeyTuples::from_boxed(2, &tuples.to_boxed()).get(3), tuples.get(3));
     }
 
     #[test]
@@ -572,22 +629,27 @@ mod tests {
 
     #[test]
     fn rank_orders_values_with_null_last() {
-        let one = |v: KeyValue| vec![v].into_boxed_slice();
-        let ints =
-            vec![one(KeyValue::Int(5)), one(KeyValue::Null), one(KeyValue::Int(-3)), one(KeyValue::Int(0))];
+        let tuples = |width: usize, v: Vec<KeyValue>| KeyTuples { width, len: v.len() / width, values: v };
+        let ints = tuples(1, vec![KeyValue::Int(5), KeyValue::Null, KeyValue::Int(-3), KeyValue::Int(0)]);
         assert_eq!(rank(&ints), vec![2, 3, 0, 1]);
-        let strs = vec![one(KeyValue::Null), one(KeyValue::Str("b".into())), one(KeyValue::Str("a".into()))];
+        let strs = tuples(1, vec![KeyValue::Null, KeyValue::Str("b".into()), KeyValue::Str("a".into())]);
         assert_eq!(rank(&strs), vec![2, 1, 0]);
-        let pairs = vec![
-            vec![KeyValue::Str("a".into()), KeyValue::Int(2)].into_boxed_slice(),
-            vec![KeyValue::Str("a".into()), KeyValue::Null].into_boxed_slice(),
-            vec![KeyValue::Str("a".into()), KeyValue::Int(1)].into_boxed_slice(),
-        ];
+        let pairs = tuples(
+            2,
+            vec![
+                KeyValue::Str("a".into()),
+                KeyValue::Int(2),
+                KeyValue::Str("a".into()),
+                KeyValue::Null,
+                KeyValue::Str("a".into()),
+                KeyValue::Int(1),
+            ],
+        );
         assert_eq!(rank(&pairs), vec![1, 2, 0]);
         // The fast paths agree with the general order.
         for keys in [&ints, &strs, &pairs] {
             let mut order: Vec<usize> = (0..keys.len()).collect();
-            order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+            order.sort_by(|&a, &b| keys.get(a).cmp(keys.get(b)));
             let r = rank(keys);
             assert!(order.windows(2).all(|w| r[w[0]] < r[w[1]]));
         }
