@@ -2,7 +2,10 @@
 //! input schema, scan record batches in fixed-size chunks (in parallel with
 //! rayon), update one fused set of KPI states per chunk, merge chunk states in
 //! chunk order (so the result does not depend on the thread count), and
-//! finalise them into one sorted Arrow record batch.
+//! finalise them into one sorted Arrow record batch. A chunk with about one
+//! (segment, period) cell per row skips its own states: once its cells have
+//! global ids, its rows update the global states directly, still in chunk
+//! order (see [`ChunkStates`]).
 use std::any::Any;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
@@ -185,14 +188,31 @@ pub trait DynKpi: Send + Sync {
     fn encode_states(&self, states: &dyn Any) -> Result<Vec<u8>>;
     fn decode_states(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>>;
     fn fields(&self) -> Vec<Field>;
-    /// Consumes the states (they are moved out, in output order).
+    /// Puts the states in output order (in place; `order` covers them all) and finalises them.
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
 }
 
-/// The states moved into output order: one random-access pass, so that
-/// finalising (several passes, one per output column) reads memory in sequence.
-pub(crate) fn in_order<S: Default>(all: &mut [S], order: &[u32]) -> Vec<S> {
-    order.iter().map(|&i| std::mem::take(&mut all[i as usize])).collect()
+/// Put the states in output order (`all[i]` becomes the old `all[order[i]]`),
+/// in place: one random-access pass, so that finalising (several passes, one
+/// per output column) reads memory in sequence, and no second vector of
+/// states (with many cells, fresh pages cost more than the moves).
+/// `order` must be a permutation of `0..all.len()`.
+pub(crate) fn put_in_order<S>(all: &mut [S], order: &[u32]) {
+    assert_eq!(all.len(), order.len(), "one output row per state");
+    // Follow each cycle of the permutation, swapping along it.
+    let mut done = vec![false; all.len()];
+    for start in 0..all.len() {
+        let mut j = start;
+        while !done[j] {
+            done[j] = true;
+            let k = order[j] as usize;
+            if k == start {
+                break;
+            }
+            all.swap(j, k);
+            j = k;
+        }
+    }
 }
 
 fn downcast<S: 'static>(states: &dyn Any) -> &Vec<S> {
@@ -256,8 +276,8 @@ impl<K: Kpi> DynKpi for K {
     }
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
-        let ordered = in_order(all, order);
-        let refs: Vec<&K::State> = ordered.iter().collect();
+        put_in_order(all, order);
+        let refs: Vec<&K::State> = all.iter().collect();
         Kpi::finalize(self, &refs, ctx)
     }
 }
@@ -1318,6 +1338,17 @@ mod tests {
         assert_eq!(output_name("nps", "nps_portal", "nps"), "nps_portal");
         assert_eq!(output_name("csat", "csat", "csat_mean"), "csat_mean");
         assert_eq!(output_name("ces", "ces", "cesx"), "ces_cesx");
+    }
+
+    #[test]
+    fn states_put_in_output_order() {
+        let orders: [&[u32]; 4] = [&[], &[0], &[2, 0, 1, 4, 3], &[1, 2, 3, 4, 0]];
+        for order in orders {
+            let mut states: Vec<u32> = (0..order.len() as u32).map(|i| i * 10).collect();
+            put_in_order(&mut states, order);
+            let want: Vec<u32> = order.iter().map(|&i| i * 10).collect();
+            assert_eq!(states, want);
+        }
     }
 
     #[test]

@@ -159,7 +159,7 @@ pub trait DynEntity: Send + Sync {
     /// vector of `len` states.
     fn place(&self, parts: Vec<Box<dyn Any + Send>>, maps: &[Vec<u32>], len: usize) -> Box<dyn Any + Send>;
     fn fields(&self) -> Vec<Field>;
-    /// Consumes the states (they are moved out, in output order).
+    /// Puts the states in output order (in place; `order` covers them all) and finalises them.
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
 }
 
@@ -367,8 +367,8 @@ impl<K: EntityKpi> DynEntity for K {
     }
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
-        let ordered = crate::engine::in_order(all, order);
-        let refs: Vec<&K::State> = ordered.iter().collect();
+        crate::engine::put_in_order(all, order);
+        let refs: Vec<&K::State> = all.iter().collect();
         EntityKpi::finalize(self, &refs, ctx)
     }
 }
