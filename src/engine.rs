@@ -636,16 +636,9 @@ impl Accumulator {
         }
     }
 
-    /// Map a chunk's keys and cells to global ids (new ones appended), and
-    /// take its per-customer visits: returns the chunk's cell map.
-    fn map_cells(
-        &mut self,
-        plan: &Plan,
-        mut keys: KeyTuples,
-        cells: &[(u32, i32)],
-        visits: Vec<Box<dyn Any + Send>>,
-    ) -> Vec<u32> {
-        let key_map: Vec<u32> = (0..keys.len())
+    /// Map a chunk's keys to global ids (new ones appended): the chunk's key map.
+    fn map_keys(&mut self, mut keys: KeyTuples) -> Vec<u32> {
+        (0..keys.len())
             .map(|i| {
                 let hash = self.key_hasher.hash_one(keys.get(i));
                 let stored = &self.keys;
@@ -660,22 +653,7 @@ impl Accumulator {
                     }
                 }
             })
-            .collect();
-        let cell_map = cells
-            .iter()
-            .map(|&(k, p)| {
-                let cell = (key_map[k as usize], p);
-                let next = self.cells.len() as u32;
-                *self.cell_index.entry(cell).or_insert_with(|| {
-                    self.cells.push(cell);
-                    next
-                })
-            })
-            .collect();
-        for (bound, (history, visits)) in plan.entities.iter().zip(self.histories.iter_mut().zip(visits)) {
-            bound.kpi.absorb(history.as_mut(), visits, &key_map);
-        }
-        cell_map
+            .collect()
     }
 
     /// Fold a window of chunks, in order, into the accumulator. `batches[i]` is
@@ -688,9 +666,12 @@ impl Accumulator {
             /// The KPI's own filtered cells, or None for the chunk's cells.
             Rows(Option<Vec<u32>>),
         }
+        type States = Box<dyn Any + Send>;
         let n_chunks = chunks.len();
         let mut trace = Trace::start();
-        let mut maps = Vec::with_capacity(n_chunks);
+        let mut key_maps = Vec::with_capacity(n_chunks);
+        let mut chunk_cells = Vec::with_capacity(n_chunks);
+        let mut visits = Vec::with_capacity(n_chunks);
         let mut all_cells: Vec<Option<Vec<u32>>> = Vec::with_capacity(n_chunks);
         let mut chunk_diags = Vec::with_capacity(n_chunks);
         let mut parts: Vec<Vec<Part>> = plan.kpis.iter().map(|_| Vec::with_capacity(n_chunks)).collect();
@@ -702,7 +683,9 @@ impl Accumulator {
         self.cell_index.reserve(new_cells);
         self.cells.reserve(new_cells);
         for chunk in chunks {
-            maps.push(self.map_cells(plan, chunk.keys, &chunk.cells, chunk.visits));
+            key_maps.push(self.map_keys(chunk.keys));
+            chunk_cells.push(chunk.cells);
+            visits.push(chunk.visits);
             match chunk.states {
                 ChunkStates::Local(states) => {
                     all_cells.push(None);
@@ -719,48 +702,87 @@ impl Accumulator {
                 (x, None) | (None, x) => x,
             };
         }
-        trace.lap("  map cells");
-        // Each KPI takes the window on its own, in chunk order (so the result
-        // does not depend on the thread count): in parallel when there are several.
-        let len = self.cells.len();
-        type States = Box<dyn Any + Send>;
-        let fold = |((bound, dst), parts): ((&Bound, &mut States), Vec<Part>)| -> Vec<Option<Diagnostics>> {
-            bound.kpi.resize(dst.as_mut(), len);
-            let mut global = Vec::new();
-            parts
-                .into_iter()
-                .enumerate()
-                .map(|(i, part)| match part {
-                    Part::Merge(src) => {
-                        bound.kpi.merge(dst.as_mut(), src.as_ref(), &maps[i], len);
-                        None
-                    }
-                    Part::Rows(own) => {
-                        let local =
-                            own.as_deref().or(all_cells[i].as_deref()).expect("a direct chunk's cells");
-                        global.clear();
-                        global.extend(
-                            local.iter().map(|&c| if c == SKIP { SKIP } else { maps[i][c as usize] }),
-                        );
-                        let mut diag = Diagnostics::default();
-                        let batch = batches.get(i).expect("a direct chunk comes with its rows");
-                        bound.kpi.update(batch, &global, dst.as_mut(), &mut diag, ctx);
-                        Some(diag)
-                    }
+        trace.lap("  map keys");
+        let parallel = parallel();
+        let Accumulator { cell_index, cells, states, histories, .. } = self;
+        // The customer histories take the window's visits while the cells get
+        // global ids and the KPIs' states take the window: they share nothing.
+        let take_visits = || {
+            for (chunk_visits, key_map) in visits.into_iter().zip(&key_maps) {
+                for (bound, (history, v)) in plan.entities.iter().zip(histories.iter_mut().zip(chunk_visits))
+                {
+                    bound.kpi.absorb(history.as_mut(), v, key_map);
+                }
+            }
+        };
+        let cells_and_states = || {
+            let maps: Vec<Vec<u32>> = chunk_cells
+                .iter()
+                .zip(&key_maps)
+                .map(|(local, key_map)| {
+                    local
+                        .iter()
+                        .map(|&(k, p)| {
+                            let cell = (key_map[k as usize], p);
+                            let next = cells.len() as u32;
+                            *cell_index.entry(cell).or_insert_with(|| {
+                                cells.push(cell);
+                                next
+                            })
+                        })
+                        .collect()
                 })
-                .collect()
+                .collect();
+            // Each KPI takes the window on its own, in chunk order (so the
+            // result does not depend on the thread count): in parallel when
+            // there are several.
+            let len = cells.len();
+            let fold =
+                |((bound, dst), parts): ((&Bound, &mut States), Vec<Part>)| -> Vec<Option<Diagnostics>> {
+                    bound.kpi.resize(dst.as_mut(), len);
+                    let mut global = Vec::new();
+                    parts
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, part)| match part {
+                            Part::Merge(src) => {
+                                bound.kpi.merge(dst.as_mut(), src.as_ref(), &maps[i], len);
+                                None
+                            }
+                            Part::Rows(own) => {
+                                let local = own
+                                    .as_deref()
+                                    .or(all_cells[i].as_deref())
+                                    .expect("a direct chunk's cells");
+                                global.clear();
+                                global.extend(local.iter().map(|&c| {
+                                    if c == SKIP {
+                                        SKIP
+                                    } else {
+                                        maps[i][c as usize]
+                                    }
+                                }));
+                                let mut diag = Diagnostics::default();
+                                let batch = batches.get(i).expect("a direct chunk comes with its rows");
+                                bound.kpi.update(batch, &global, dst.as_mut(), &mut diag, ctx);
+                                Some(diag)
+                            }
+                        })
+                        .collect()
+                };
+            if parallel && plan.kpis.len() > 1 {
+                plan.kpis.par_iter().zip(states.par_iter_mut()).zip(parts.into_par_iter()).map(fold).collect()
+            } else {
+                plan.kpis.iter().zip(states.iter_mut()).zip(parts).map(fold).collect::<Vec<_>>()
+            }
         };
-        let kpi_diags: Vec<Vec<Option<Diagnostics>>> = if parallel() && plan.kpis.len() > 1 {
-            plan.kpis
-                .par_iter()
-                .zip(self.states.par_iter_mut())
-                .zip(parts.into_par_iter())
-                .map(fold)
-                .collect()
+        let kpi_diags: Vec<Vec<Option<Diagnostics>>> = if parallel && !plan.entities.is_empty() {
+            rayon::join(take_visits, cells_and_states).1
         } else {
-            plan.kpis.iter().zip(self.states.iter_mut()).zip(parts).map(fold).collect()
+            take_visits();
+            cells_and_states()
         };
-        trace.lap("  fold states");
+        trace.lap("  cells, states, visits");
         // Issues in the order a chunk records them: its own (dates), then its KPIs'.
         let mut kpi_diags: Vec<_> = kpi_diags.into_iter().map(Vec::into_iter).collect();
         for diag in chunk_diags {
