@@ -6,6 +6,7 @@ import multiprocessing as mp
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -74,3 +75,80 @@ def test_works_in_a_forked_child() -> None:
     p.join(60)
     assert p.exitcode == 0
     assert q.get(timeout=5) == 3
+
+
+def _mixed_cardinality_responses() -> pa.Table:
+    """Three chunks' worth of rows: few segments first (chunk-local states), then
+    about one segment per row (rows folded straight into the global states),
+    then few again; two survey types, and invalid scores in every part."""
+    n = 3 * 65_536
+    seg, score, kind = [], [], []
+    for i in range(n):
+        many = 65_536 <= i < 2 * 65_536
+        seg.append(f"s{(i * 7919) % 60_000}" if many else f"r{i % 5}")
+        score.append(11 if i % 997 == 0 else i % 11)
+        kind.append("nps" if i % 3 else "csat")
+    day = pa.array([(i // 5_000) * 3 for i in range(n)], pa.int32()).cast(pa.date32())
+    return pa.table({"seg": seg, "score": score, "survey_type": kind, "responded_at": day})
+
+
+def test_local_and_direct_chunks_agree_with_a_reference() -> None:
+    t = _mixed_cardinality_responses()
+    kpis = [kf.Kpi("nps"), kf.Kpi("csat", top_box_min=4)]
+    common = {"by": "seg", "period": "quarter", "on_invalid": "drop"}
+    out = kf.compute(t, kpis, **common)
+    df = t.to_pandas()
+    df["quarter"] = pd.to_datetime(df["responded_at"]).dt.to_period("Q").dt.start_time.dt.date
+    nps_rows = df[(df.survey_type == "nps") & (df.score <= 10)]
+    ref = nps_rows.groupby(["seg", "quarter"]).agg(
+        n=("score", "size"),
+        promoters=("score", lambda s: int((s >= 9).sum())),
+        detractors=("score", lambda s: int((s <= 6).sum())),
+    )
+    invalid = df[(df.survey_type == "nps") & (df.score > 10)].groupby(["seg", "quarter"]).size()
+    got = out.assign(quarter=pd.to_datetime(out["period_start"]).dt.date)
+    got = got.set_index(["seg", "quarter"])
+    got = got[got["nps_n"] > 0]
+    assert len(got) == len(ref)
+    joined = ref.join(got, how="left")
+    assert (joined["n"] == joined["nps_n"]).all()
+    assert (joined["promoters"] == joined["nps_promoters"]).all()
+    assert (joined["detractors"] == joined["nps_detractors"]).all()
+    got_invalid = out.set_index(["seg", "period"])["nps_invalid"]
+    assert int(got_invalid.sum()) == int(invalid.sum())
+    # Chunk boundaries (and so which chunks fold straight in) and threads change nothing.
+    for size in (10_000, 65_536, 200_000):
+        reader = pa.RecordBatchReader.from_batches(t.schema, t.to_batches(max_chunksize=size))
+        pd.testing.assert_frame_equal(kf.compute(reader, kpis, **common), out)
+    for threads in (1, 3):
+        pd.testing.assert_frame_equal(kf.compute(t, kpis, threads=threads, **common), out)
+    # With on_invalid="raise" the first bad value is named, whichever kind of chunk held it.
+    with pytest.raises(kf.KpiInputError, match="score"):
+        kf.compute(t, kpis, by="seg", period="quarter")
+
+
+def test_orders_with_many_segments_match_across_chunkings() -> None:
+    n = 150_000
+    t = pa.table(
+        {
+            "seg": [i % 70_000 for i in range(n)],
+            "customer_id": [f"c{(i * 31) % 9_000}" for i in range(n)],
+            "ordered_at": pa.array([i // 1_000 for i in range(n)], pa.int32()).cast(pa.date32()),
+            "amount": [float(i % 97) + 0.25 for i in range(n)],
+        }
+    )
+    kpis = [kf.Kpi("revenue", volume=None), kf.Kpi("repeat_purchase_rate", window=30)]
+    common = {"by": "seg", "period": "month", "date": "ordered_at", "as_of": "1970-06-30"}
+    out = kf.compute(t, kpis, **common)
+    ref = t.to_pandas()
+    ref["month"] = pd.to_datetime(ref["ordered_at"]).dt.to_period("M").dt.start_time.dt.date
+    sums = ref.groupby(["seg", "month"])["amount"].agg(["size", "sum"])
+    got = out.assign(month=pd.to_datetime(out["period_start"]).dt.date).set_index(["seg", "month"])
+    assert (got.loc[sums.index, "revenue_n"].to_numpy() == sums["size"].to_numpy()).all()
+    revenue = got.loc[sums.index, "revenue"].to_numpy()
+    assert revenue == pytest.approx(sums["sum"].to_numpy(), rel=1e-12)
+    for size in (8_192, 65_536):
+        reader = pa.RecordBatchReader.from_batches(t.schema, t.to_batches(max_chunksize=size))
+        got = kf.compute(reader, kpis, **common)
+        pd.testing.assert_frame_equal(got, out, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(kf.compute(t, kpis, threads=1, **common), out)
