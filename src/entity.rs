@@ -169,6 +169,59 @@ pub struct WalkPart {
     pub states: Box<dyn Any + Send>,
 }
 
+/// Visits grouped by customer (ids are dense, `0..customers`) by a counting
+/// sort, stable: each customer's visits keep input order (the walk sorts them
+/// by day if needed); and where each customer's run starts (`customers + 1`
+/// offsets). In parallel, the customers are cut into ranges of about equal
+/// visits: each task reads every visit, keeps its own range's and fills its own
+/// part of the output.
+fn group_by_customer<E: Copy + Send + Sync>(
+    visits: &[Visit<E>],
+    customers: usize,
+    parallel: bool,
+) -> (Vec<Visit<E>>, Vec<usize>) {
+    let mut starts = vec![0usize; customers + 1];
+    for v in visits {
+        starts[v.customer as usize + 1] += 1;
+    }
+    for c in 0..customers {
+        starts[c + 1] += starts[c];
+    }
+    let Some(&first) = visits.first() else { return (Vec::new(), starts) };
+    let tasks = if parallel { rayon::current_num_threads().clamp(1, 64) } else { 1 };
+    let mut bounds: Vec<usize> = (0..tasks)
+        .map(|t| starts.partition_point(|&s| s < visits.len() * t / tasks).min(customers))
+        .collect();
+    bounds.push(customers);
+    bounds.dedup();
+    let mut out = vec![first; visits.len()];
+    let mut regions = Vec::with_capacity(bounds.len());
+    let mut rest: &mut [Visit<E>] = &mut out;
+    for w in bounds.windows(2) {
+        let (region, tail) = rest.split_at_mut(starts[w[1]] - starts[w[0]]);
+        regions.push((w[0]..w[1], region));
+        rest = tail;
+    }
+    let fill = |(range, region): (std::ops::Range<usize>, &mut [Visit<E>])| {
+        let base = starts[range.start];
+        let mut next: Vec<usize> = starts[range.clone()].iter().map(|s| s - base).collect();
+        for v in visits {
+            let c = v.customer as usize;
+            if range.contains(&c) {
+                let slot = &mut next[c - range.start];
+                region[*slot] = *v;
+                *slot += 1;
+            }
+        }
+    };
+    if regions.len() > 1 {
+        regions.into_par_iter().for_each(fill);
+    } else {
+        regions.into_iter().for_each(fill);
+    }
+    (out, starts)
+}
+
 /// Customers walked per parallel task.
 const CUSTOMERS_PER_TASK: usize = 2048;
 
@@ -286,24 +339,8 @@ impl<K: EntityKpi> DynEntity for K {
         let mut trace = crate::engine::Trace::start();
         let history = history.downcast::<History<K::Event>>().expect("history of the KPI's own type");
         let customers = history.index.len();
-        let visits = history.visits;
-        // Counting sort by customer (ids are dense), stable: each customer's
-        // visits keep input order; the walk sorts them by day if needed.
-        let mut starts = vec![0usize; customers + 1];
-        for v in &visits {
-            starts[v.customer as usize + 1] += 1;
-        }
-        for c in 0..customers {
-            starts[c + 1] += starts[c];
-        }
-        let mut next = starts.clone();
-        let mut by_customer = visits.clone();
-        for v in visits {
-            let slot = &mut next[v.customer as usize];
-            by_customer[*slot] = v;
-            *slot += 1;
-        }
-        let visits = by_customer;
+        let (visits, starts) = group_by_customer(&history.visits, customers, parallel);
+        drop(history);
         let runs: Vec<std::ops::Range<usize>> =
             (0..customers).map(|c| starts[c]..starts[c + 1]).filter(|r| !r.is_empty()).collect();
         let walk_group = |group: &[std::ops::Range<usize>]| {
@@ -370,5 +407,39 @@ impl<K: EntityKpi> DynEntity for K {
         crate::engine::put_in_order(all, order);
         let refs: Vec<&K::State> = all.iter().collect();
         EntityKpi::finalize(self, &refs, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grouping_by_customer_is_a_stable_counting_sort() {
+        // Skewed customers (one big one), in a scrambled order.
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        let customers = 50;
+        let visits: Vec<Visit<u32>> = (0..5_000)
+            .map(|i| {
+                let customer = if i % 3 == 0 { 7 } else { next() % customers };
+                Visit { customer, key: next() % 4, day: (next() % 100) as i32, event: i }
+            })
+            .collect();
+        let mut want = visits.clone();
+        want.sort_by_key(|v| v.customer);
+        for parallel in [false, true] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(5).build().unwrap();
+            let (got, starts) = pool.install(|| group_by_customer(&visits, customers as usize, parallel));
+            let events = |v: &[Visit<u32>]| v.iter().map(|v| (v.customer, v.event)).collect::<Vec<_>>();
+            assert_eq!(events(&got), events(&want));
+            for c in 0..customers as usize {
+                assert!(got[starts[c]..starts[c + 1]].iter().all(|v| v.customer as usize == c));
+            }
+        }
+        assert!(group_by_customer::<u32>(&[], 3, true).0.is_empty());
     }
 }
