@@ -708,11 +708,14 @@ impl Accumulator {
         // The customer histories take the window's visits while the cells get
         // global ids and the KPIs' states take the window: they share nothing.
         let take_visits = || {
-            for (chunk_visits, key_map) in visits.into_iter().zip(&key_maps) {
-                for (bound, (history, v)) in plan.entities.iter().zip(histories.iter_mut().zip(chunk_visits))
-                {
-                    bound.kpi.absorb(history.as_mut(), v, key_map);
-                }
+            // visits[chunk][entity KPI] -> each KPI's visits of every chunk.
+            let mut per_kpi: Vec<Vec<Box<dyn Any + Send>>> =
+                plan.entities.iter().map(|_| Vec::with_capacity(n_chunks)).collect();
+            for chunk_visits in visits {
+                per_kpi.iter_mut().zip(chunk_visits).for_each(|(k, v)| k.push(v));
+            }
+            for ((bound, history), chunks) in plan.entities.iter().zip(histories.iter_mut()).zip(per_kpi) {
+                bound.kpi.absorb(history.as_mut(), chunks, &key_maps, parallel);
             }
         };
         let cells_and_states = || {

@@ -143,8 +143,15 @@ pub trait DynEntity: Send + Sync {
     fn encode_history(&self, history: &dyn Any) -> crate::Result<Vec<u8>>;
     /// Bytes back into visits that [`DynEntity::absorb`] takes.
     fn decode_history(&self, bytes: &[u8]) -> crate::Result<Box<dyn Any + Send>>;
-    /// Append a chunk's visits, mapping its key codes through `key_map`.
-    fn absorb(&self, history: &mut dyn Any, chunk: Box<dyn Any + Send>, key_map: &[u32]);
+    /// Append chunks' visits in order, mapping chunk i's key codes through
+    /// `key_maps[i]` (in parallel across chunks when `parallel`).
+    fn absorb(
+        &self,
+        history: &mut dyn Any,
+        chunks: Vec<Box<dyn Any + Send>>,
+        key_maps: &[Vec<u32>],
+        parallel: bool,
+    );
     /// Walk every customer; returns, per group of customers walked together,
     /// the cells written and their states, and the bad input the walks found.
     /// A cell may appear in several groups.
@@ -312,22 +319,69 @@ impl<K: EntityKpi> DynEntity for K {
         })?;
         Ok(Box::new(visits))
     }
-    fn absorb(&self, history: &mut dyn Any, chunk: Box<dyn Any + Send>, key_map: &[u32]) {
+    fn absorb(
+        &self,
+        history: &mut dyn Any,
+        chunks: Vec<Box<dyn Any + Send>>,
+        key_maps: &[Vec<u32>],
+        parallel: bool,
+    ) {
         let history = history.downcast_mut::<History<K::Event>>().expect("history of the KPI's own type");
-        let chunk = chunk.downcast::<ChunkVisits<K::Event>>().expect("visits of the KPI's own type");
-        let customer_map: Vec<u32> = chunk
-            .customers
+        // Customers get global ids in chunk order (one lookup per distinct
+        // customer of a chunk, on this thread); the visits are then copied
+        // into their place in parallel.
+        let (customers, visits): (Vec<Vec<KeyValue>>, Vec<_>) = chunks
             .into_iter()
             .map(|c| {
-                let next = history.index.len() as u32;
-                *history.index.entry(c).or_insert(next)
+                let c = c.downcast::<ChunkVisits<K::Event>>().expect("visits of the KPI's own type");
+                (c.customers, c.visits)
+            })
+            .unzip();
+        let customer_maps: Vec<Vec<u32>> = customers
+            .into_iter()
+            .map(|chunk| {
+                chunk
+                    .into_iter()
+                    .map(|c| {
+                        let next = history.index.len() as u32;
+                        *history.index.entry(c).or_insert(next)
+                    })
+                    .collect()
             })
             .collect();
-        history.visits.extend(chunk.visits.into_iter().map(|v| Visit {
-            customer: customer_map[v.customer as usize],
-            key: key_map[v.key as usize],
-            ..v
-        }));
+        let total: usize = visits.iter().map(Vec::len).sum();
+        let Some(&first) = visits.iter().find_map(|v| v.first()) else { return };
+        let old = history.visits.len();
+        history.visits.resize(old + total, first);
+        let mut regions = Vec::with_capacity(visits.len());
+        let mut rest = &mut history.visits[old..];
+        for chunk in &visits {
+            let (region, tail) = rest.split_at_mut(chunk.len());
+            regions.push(region);
+            rest = tail;
+        }
+        type Job<'a, E> = (((&'a mut [Visit<E>], &'a Vec<Visit<E>>), &'a Vec<u32>), &'a Vec<u32>);
+        let copy = |(((region, chunk), customer_map), key_map): Job<K::Event>| {
+            for (slot, v) in region.iter_mut().zip(chunk) {
+                *slot =
+                    Visit { customer: customer_map[v.customer as usize], key: key_map[v.key as usize], ..*v };
+            }
+        };
+        if parallel && regions.len() > 1 {
+            regions
+                .into_par_iter()
+                .zip(visits.par_iter())
+                .zip(customer_maps.par_iter())
+                .zip(key_maps.par_iter())
+                .for_each(copy);
+        } else {
+            regions
+                .into_iter()
+                .zip(visits.iter())
+                .zip(customer_maps.iter())
+                .zip(key_maps.iter())
+                .for_each(copy);
+        }
     }
     fn walk_all(
         &self,
