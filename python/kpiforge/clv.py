@@ -173,31 +173,9 @@ def _float_array(values: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _summary(params: pd.Series, std_errors: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "coef": params,
-            "se": std_errors,
-            "ci_low": params - 1.96 * std_errors,
-            "ci_high": params + 1.96 * std_errors,
-        }
-    )
-
-
 @dataclass(frozen=True, eq=False)
-class BetaGeoModel:
-    """A fitted BG/NBD model (see :func:`fit_bgnbd`).
-
-    Attributes:
-        params: ``r, alpha, a, b`` (``alpha`` in the data's time unit).
-        std_errors: their standard errors (inverse Hessian, delta method).
-        log_likelihood: the total weighted log-likelihood at the optimum
-            (without the penalty), in the data's time unit.
-        converged: always True (a failed fit raises :class:`kpiforge.FitError`).
-        iterations: optimiser iterations.
-        n_customers: total weight (customers) fitted on.
-        penalizer_coef: the L2 penalty used.
-    """
+class _FittedModel:
+    """What every fitted model holds (see :func:`_fitted`), and its summary."""
 
     params: pd.Series
     std_errors: pd.Series
@@ -211,7 +189,26 @@ class BetaGeoModel:
     @property
     def summary(self) -> pd.DataFrame:
         """``coef, se, ci_low, ci_high`` (95%, normal) per parameter."""
-        return _summary(self.params, self.std_errors)
+        params, se = self.params, self.std_errors
+        return pd.DataFrame(
+            {"coef": params, "se": se, "ci_low": params - 1.96 * se, "ci_high": params + 1.96 * se}
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class BetaGeoModel(_FittedModel):
+    """A fitted BG/NBD model (see :func:`fit_bgnbd`).
+
+    Attributes:
+        params: ``r, alpha, a, b`` (``alpha`` in the data's time unit).
+        std_errors: their standard errors (inverse Hessian, delta method).
+        log_likelihood: the total weighted log-likelihood at the optimum
+            (without the penalty), in the data's time unit.
+        converged: always True (a failed fit raises :class:`kpiforge.FitError`).
+        iterations: optimiser iterations.
+        n_customers: total weight (customers) fitted on.
+        penalizer_coef: the L2 penalty used.
+    """
 
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """P(customer still active | x, t_x, T); exactly 1 for customers without repeat purchases.
@@ -242,7 +239,7 @@ class BetaGeoModel:
 
 
 @dataclass(frozen=True, eq=False)
-class GammaGammaModel:
+class GammaGammaModel(_FittedModel):
     """A fitted Gamma-Gamma spend model (see :func:`fit_gamma_gamma`).
 
     Attributes:
@@ -250,20 +247,6 @@ class GammaGammaModel:
         std_errors, log_likelihood, converged, iterations, n_customers,
         penalizer_coef: as in :class:`BetaGeoModel`.
     """
-
-    params: pd.Series
-    std_errors: pd.Series
-    log_likelihood: float
-    converged: bool
-    iterations: int
-    n_customers: float
-    penalizer_coef: float = 0.0
-    _values: list[float] = field(default_factory=list, repr=False)
-
-    @property
-    def summary(self) -> pd.DataFrame:
-        """``coef, se, ci_low, ci_high`` (95%, normal) per parameter."""
-        return _summary(self.params, self.std_errors)
 
     def expected_avg_value(self, frequency: Any, monetary_value: Any) -> np.ndarray:
         """Expected value per transaction: ``(1-w)*gamma*p/(q-1) + w*m`` with ``w = px/(px+q-1)``.
@@ -349,7 +332,12 @@ def _columns(data: Any, names: Sequence[str], given: Sequence[Any]) -> list[Any]
 
 
 def _fitted(
-    model: Any, names: list[str], fit: Any, x: np.ndarray, w: Any, penalizer_coef: float
+    model: type[_FittedModel],
+    names: list[str],
+    fit: Any,
+    x: np.ndarray,
+    w: Any,
+    penalizer_coef: float,
 ) -> Any:
     """A model result from the core's ``(params, std_errors, log_likelihood, iterations, rows)``
     (the core raises FitError rather than return an unconverged fit)."""
