@@ -550,7 +550,7 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
     let mut filtered = Vec::new();
     let mut column_codes = crate::filter::ColumnCodes::default();
     let direct = !plan.kpis.is_empty() && cells.len() * DIRECT_ROWS_PER_CELL >= rows;
-    let states = if direct {
+    let mut states = if direct {
         let filtered = plan
             .kpis
             .iter()
@@ -562,7 +562,8 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
                 })
             })
             .collect();
-        ChunkStates::Direct { all: cell_codes.clone(), filtered }
+        // `all` takes the chunk's cell codes once the visits below are read.
+        ChunkStates::Direct { all: Vec::new(), filtered }
     } else {
         ChunkStates::Local(
             plan.kpis
@@ -598,6 +599,9 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
             bound.kpi.extract(batch, &key_codes, days, cells_for_kpi, date_name, &mut diag)
         })
         .collect();
+    if let ChunkStates::Direct { all, .. } = &mut states {
+        *all = cell_codes;
+    }
     ChunkOut { keys, cells, states, visits, diag, day_range }
 }
 
@@ -740,10 +744,20 @@ impl Accumulator {
             // result does not depend on the thread count): in parallel when
             // there are several.
             let len = cells.len();
+            // A direct chunk's cells in global ids, once for all the KPIs
+            // without a filter (those with one map their own).
+            let to_global = |local: &[u32], map: &[u32]| -> Vec<u32> {
+                local.iter().map(|&c| if c == SKIP { SKIP } else { map[c as usize] }).collect()
+            };
+            let unfiltered = plan.kpis.iter().any(|b| b.filter.is_none());
+            let shared: Vec<Option<Vec<u32>>> = all_cells
+                .iter()
+                .zip(&maps)
+                .map(|(all, map)| all.as_deref().filter(|_| unfiltered).map(|a| to_global(a, map)))
+                .collect();
             let fold =
                 |((bound, dst), parts): ((&Bound, &mut States), Vec<Part>)| -> Vec<Option<Diagnostics>> {
                     bound.kpi.resize(dst.as_mut(), len);
-                    let mut global = Vec::new();
                     parts
                         .into_iter()
                         .enumerate()
@@ -753,21 +767,12 @@ impl Accumulator {
                                 None
                             }
                             Part::Rows(own) => {
-                                let local = own
-                                    .as_deref()
-                                    .or(all_cells[i].as_deref())
-                                    .expect("a direct chunk's cells");
-                                global.clear();
-                                global.extend(local.iter().map(|&c| {
-                                    if c == SKIP {
-                                        SKIP
-                                    } else {
-                                        maps[i][c as usize]
-                                    }
-                                }));
+                                let own = own.map(|local| to_global(&local, &maps[i]));
+                                let global =
+                                    own.as_deref().or(shared[i].as_deref()).expect("a direct chunk's cells");
                                 let mut diag = Diagnostics::default();
                                 let batch = batches.get(i).expect("a direct chunk comes with its rows");
-                                bound.kpi.update(batch, &global, dst.as_mut(), &mut diag, ctx);
+                                bound.kpi.update(batch, global, dst.as_mut(), &mut diag, ctx);
                                 Some(diag)
                             }
                         })
