@@ -176,6 +176,17 @@ pub struct WalkPart {
     pub states: Box<dyn Any + Send>,
 }
 
+/// `slice` cut into consecutive regions of the given lengths (for tasks that
+/// each fill their own part of one output).
+fn split_regions<T>(mut rest: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    lens.map(|n| {
+        let (region, tail) = std::mem::take(&mut rest).split_at_mut(n);
+        rest = tail;
+        region
+    })
+    .collect()
+}
+
 /// Visits grouped by customer (ids are dense, `0..customers`) by a counting
 /// sort, stable: each customer's visits keep input order (the walk sorts them
 /// by day if needed); and where each customer's run starts (`customers + 1`
@@ -202,13 +213,9 @@ fn group_by_customer<E: Copy + Send + Sync>(
     bounds.push(customers);
     bounds.dedup();
     let mut out = vec![first; visits.len()];
-    let mut regions = Vec::with_capacity(bounds.len());
-    let mut rest: &mut [Visit<E>] = &mut out;
-    for w in bounds.windows(2) {
-        let (region, tail) = rest.split_at_mut(starts[w[1]] - starts[w[0]]);
-        regions.push((w[0]..w[1], region));
-        rest = tail;
-    }
+    let ranges: Vec<std::ops::Range<usize>> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
+    let lens = ranges.iter().map(|r| starts[r.end] - starts[r.start]);
+    let regions: Vec<_> = ranges.iter().cloned().zip(split_regions(&mut out, lens)).collect();
     let fill = |(range, region): (std::ops::Range<usize>, &mut [Visit<E>])| {
         let base = starts[range.start];
         let mut next: Vec<usize> = starts[range.clone()].iter().map(|s| s - base).collect();
@@ -353,13 +360,7 @@ impl<K: EntityKpi> DynEntity for K {
         let Some(&first) = visits.iter().find_map(|v| v.first()) else { return };
         let old = history.visits.len();
         history.visits.resize(old + total, first);
-        let mut regions = Vec::with_capacity(visits.len());
-        let mut rest = &mut history.visits[old..];
-        for chunk in &visits {
-            let (region, tail) = rest.split_at_mut(chunk.len());
-            regions.push(region);
-            rest = tail;
-        }
+        let regions = split_regions(&mut history.visits[old..], visits.iter().map(Vec::len));
         type Job<'a, E> = (((&'a mut [Visit<E>], &'a Vec<Visit<E>>), &'a Vec<u32>), &'a Vec<u32>);
         let copy = |(((region, chunk), customer_map), key_map): Job<K::Event>| {
             for (slot, v) in region.iter_mut().zip(chunk) {
