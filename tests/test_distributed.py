@@ -227,6 +227,20 @@ def test_ctrl_c_interrupts_within_a_second() -> None:
     assert time.perf_counter() - start < 1.5
 
 
+def test_ctrl_c_while_python_produces_the_input_is_an_interrupt() -> None:
+    # The signal may land inside the generator behind the reader rather than
+    # between kpiforge's windows: it must still be a KeyboardInterrupt.
+    schema = pa.schema([("score", pa.int64())])
+
+    def interrupted():
+        yield pa.record_batch([pa.array([10, 9, 1])], schema=schema)
+        raise KeyboardInterrupt
+
+    reader = pa.RecordBatchReader.from_batches(schema, interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        kf.nps(reader, survey_type=None)
+
+
 def test_spark_local_session(demo: kf.demo.DemoData, tmp_path) -> None:  # type: ignore[no-untyped-def]
     pyspark = pytest.importorskip("pyspark")
     from pyspark.sql import SparkSession

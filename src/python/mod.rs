@@ -37,6 +37,15 @@ pub(crate) fn to_py(py: Python<'_>, err: Error) -> PyErr {
     };
     let build = || -> PyResult<PyErr> {
         match err {
+            // A Ctrl-C that lands while Python code produces the input's batches
+            // (a generator behind a RecordBatchReader) reaches the core as a read
+            // error carrying the KeyboardInterrupt: it is still an interrupt.
+            Error::Input { message, .. }
+                if message.starts_with("could not read the input")
+                    && message.contains("KeyboardInterrupt") =>
+            {
+                Ok(pyo3::exceptions::PyKeyboardInterrupt::new_err("kpiforge computation interrupted"))
+            }
             Error::Input { message, column, count, example } => {
                 let kwargs = PyDict::new(py);
                 kwargs.set_item("column", column)?;
