@@ -115,10 +115,12 @@ struct ChunkVisits<E> {
     visits: Vec<Visit<E>>,
 }
 
-/// All visits so far, with global customer and key ids.
+/// All visits so far, with global customer and key ids: each chunk's visits
+/// stay in the vector the chunk made them in (in chunk order), so that the
+/// history never moves as it grows; the walk groups them by customer anyway.
 struct History<E> {
     index: hashbrown::HashMap<KeyValue, u32, foldhash::fast::FixedState>,
-    visits: Vec<Visit<E>>,
+    blocks: Vec<Vec<Visit<E>>>,
 }
 
 /// The object-safe face of [`EntityKpi`], implemented once for all of them.
@@ -194,32 +196,33 @@ fn split_regions<T>(mut rest: &mut [T], lens: impl Iterator<Item = usize>) -> Ve
 /// visits: each task reads every visit, keeps its own range's and fills its own
 /// part of the output.
 fn group_by_customer<E: Copy + Send + Sync>(
-    visits: &[Visit<E>],
+    blocks: &[Vec<Visit<E>>],
     customers: usize,
     parallel: bool,
 ) -> (Vec<Visit<E>>, Vec<usize>) {
+    let visits = || blocks.iter().flatten();
     let mut starts = vec![0usize; customers + 1];
-    for v in visits {
+    for v in visits() {
         starts[v.customer as usize + 1] += 1;
     }
     for c in 0..customers {
         starts[c + 1] += starts[c];
     }
-    let Some(&first) = visits.first() else { return (Vec::new(), starts) };
+    let total = starts[customers];
+    let Some(&first) = visits().next() else { return (Vec::new(), starts) };
     let tasks = if parallel { rayon::current_num_threads().clamp(1, 64) } else { 1 };
-    let mut bounds: Vec<usize> = (0..tasks)
-        .map(|t| starts.partition_point(|&s| s < visits.len() * t / tasks).min(customers))
-        .collect();
+    let mut bounds: Vec<usize> =
+        (0..tasks).map(|t| starts.partition_point(|&s| s < total * t / tasks).min(customers)).collect();
     bounds.push(customers);
     bounds.dedup();
-    let mut out = vec![first; visits.len()];
+    let mut out = vec![first; total];
     let ranges: Vec<std::ops::Range<usize>> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
     let lens = ranges.iter().map(|r| starts[r.end] - starts[r.start]);
     let regions: Vec<_> = ranges.iter().cloned().zip(split_regions(&mut out, lens)).collect();
     let fill = |(range, region): (std::ops::Range<usize>, &mut [Visit<E>])| {
         let base = starts[range.start];
         let mut next: Vec<usize> = starts[range.clone()].iter().map(|s| s - base).collect();
-        for v in visits {
+        for v in visits() {
             let c = v.customer as usize;
             if range.contains(&c) {
                 let slot = &mut next[c - range.start];
@@ -306,7 +309,7 @@ impl<K: EntityKpi> DynEntity for K {
         Box::new(ChunkVisits { customers, visits })
     }
     fn new_history(&self) -> Box<dyn Any + Send> {
-        Box::new(History::<K::Event> { index: fast_map(1024), visits: Vec::new() })
+        Box::new(History::<K::Event> { index: fast_map(1024), blocks: Vec::new() })
     }
     fn encode_history(&self, history: &dyn Any) -> crate::Result<Vec<u8>> {
         let history = history.downcast_ref::<History<K::Event>>().expect("history of the KPI's own type");
@@ -314,7 +317,7 @@ impl<K: EntityKpi> DynEntity for K {
         for (customer, &id) in &history.index {
             customers[id as usize] = customer.clone();
         }
-        let visits = ChunkVisits { customers, visits: history.visits.clone() };
+        let visits = ChunkVisits { customers, visits: history.blocks.concat() };
         postcard::to_allocvec(&visits)
             .map_err(|e| crate::error::Error::Internal(format!("encoding customer histories: {e}")))
     }
@@ -356,33 +359,21 @@ impl<K: EntityKpi> DynEntity for K {
                     .collect()
             })
             .collect();
-        let total: usize = visits.iter().map(Vec::len).sum();
-        let Some(&first) = visits.iter().find_map(|v| v.first()) else { return };
-        let old = history.visits.len();
-        history.visits.resize(old + total, first);
-        let regions = split_regions(&mut history.visits[old..], visits.iter().map(Vec::len));
-        type Job<'a, E> = (((&'a mut [Visit<E>], &'a Vec<Visit<E>>), &'a Vec<u32>), &'a Vec<u32>);
-        let copy = |(((region, chunk), customer_map), key_map): Job<K::Event>| {
-            for (slot, v) in region.iter_mut().zip(chunk) {
-                *slot =
-                    Visit { customer: customer_map[v.customer as usize], key: key_map[v.key as usize], ..*v };
+        // Each chunk's visits are renumbered where they lie, and kept.
+        type Job<'a, E> = ((&'a mut Vec<Visit<E>>, &'a Vec<u32>), &'a Vec<u32>);
+        let renumber = |((chunk, customer_map), key_map): Job<K::Event>| {
+            for v in chunk.iter_mut() {
+                v.customer = customer_map[v.customer as usize];
+                v.key = key_map[v.key as usize];
             }
         };
-        if parallel && regions.len() > 1 {
-            regions
-                .into_par_iter()
-                .zip(visits.par_iter())
-                .zip(customer_maps.par_iter())
-                .zip(key_maps.par_iter())
-                .for_each(copy);
+        let mut visits = visits;
+        if parallel && visits.len() > 1 {
+            visits.par_iter_mut().zip(customer_maps.par_iter()).zip(key_maps.par_iter()).for_each(renumber);
         } else {
-            regions
-                .into_iter()
-                .zip(visits.iter())
-                .zip(customer_maps.iter())
-                .zip(key_maps.iter())
-                .for_each(copy);
+            visits.iter_mut().zip(customer_maps.iter()).zip(key_maps.iter()).for_each(renumber);
         }
+        history.blocks.extend(visits.into_iter().filter(|v| !v.is_empty()));
     }
     fn walk_all(
         &self,
@@ -394,7 +385,7 @@ impl<K: EntityKpi> DynEntity for K {
         let mut trace = crate::engine::Trace::start();
         let history = history.downcast::<History<K::Event>>().expect("history of the KPI's own type");
         let customers = history.index.len();
-        let (visits, starts) = group_by_customer(&history.visits, customers, parallel);
+        let (visits, starts) = group_by_customer(&history.blocks, customers, parallel);
         drop(history);
         let runs: Vec<std::ops::Range<usize>> =
             (0..customers).map(|c| starts[c]..starts[c + 1]).filter(|r| !r.is_empty()).collect();
@@ -486,9 +477,12 @@ mod tests {
             .collect();
         let mut want = visits.clone();
         want.sort_by_key(|v| v.customer);
+        // The history's blocks: one chunk's visits each, of uneven sizes.
+        let blocks: Vec<Vec<Visit<u32>>> =
+            [0, 1, 700, 2_000, 4_999, 5_000].windows(2).map(|w| visits[w[0]..w[1]].to_vec()).collect();
         for parallel in [false, true] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(5).build().unwrap();
-            let (got, starts) = pool.install(|| group_by_customer(&visits, customers as usize, parallel));
+            let (got, starts) = pool.install(|| group_by_customer(&blocks, customers as usize, parallel));
             let events = |v: &[Visit<u32>]| v.iter().map(|v| (v.customer, v.event)).collect::<Vec<_>>();
             assert_eq!(events(&got), events(&want));
             for c in 0..customers as usize {
