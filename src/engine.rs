@@ -1137,7 +1137,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
             walked.push(None);
             continue;
         };
-        let wctx = WalkCtx { periods: plan.periods, as_of };
+        let wctx = WalkCtx::new(plan.periods, as_of, acc.day_range);
         let (parts, diag) = bound.kpi.walk_all(history, &wctx, &rank, parallel);
         acc.diag.merge(diag);
         let walked_cells: usize = parts.iter().map(|p| p.cells.len()).sum();

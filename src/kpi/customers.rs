@@ -677,7 +677,7 @@ mod tests {
         .unwrap();
         let v = |day| Visit { customer: 0, key: 0, day, event: () };
         let mut sink = CellSink::new();
-        let ctx = WalkCtx { periods: None, as_of: 100 };
+        let ctx = WalkCtx::new(None, 100, Some((0, 95)));
         kpi.walk(&[v(0), v(0), v(5)], &mut sink, &ctx); // repeat after 5 days
         kpi.walk(&[v(50), v(70)], &mut sink, &ctx); // no repeat within 10 days
         kpi.walk(&[v(95)], &mut sink, &ctx); // window ends at 105 > 100: censored

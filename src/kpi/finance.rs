@@ -614,7 +614,7 @@ mod walk_tests {
         let kpi = Dso::new(params("dso", &serde_json::json!({})).unwrap()).unwrap();
         let periods = Periods::new(PeriodUnit::Month, 1).unwrap();
         // 2025-01-10 (day 20098), due 30 days later, paid 2025-03-05 (day 20152); as_of 2025-04-15.
-        let ctx = WalkCtx { periods: Some(periods), as_of: 20193 };
+        let ctx = WalkCtx::new(Some(periods), 20193, Some((20098, 20110)));
         let mut sink = CellSink::new();
         let mut second = visit(20099, 20129, NULL_DAY, 10.0);
         second.event.limit = 200.0;
