@@ -193,26 +193,30 @@ pub trait DynKpi: Send + Sync {
 }
 
 /// Put the states in output order (`all[i]` becomes the old `all[order[i]]`),
-/// in place: one random-access pass, so that finalising (several passes, one
-/// per output column) reads memory in sequence, and no second vector of
-/// states (with many cells, fresh pages cost more than the moves).
-/// `order` must be a permutation of `0..all.len()`.
-pub(crate) fn put_in_order<S>(all: &mut [S], order: &[u32]) {
-    assert_eq!(all.len(), order.len(), "one output row per state");
-    // Follow each cycle of the permutation, swapping along it.
-    let mut done = vec![false; all.len()];
-    for start in 0..all.len() {
-        let mut j = start;
-        while !done[j] {
-            done[j] = true;
-            let k = order[j] as usize;
-            if k == start {
-                break;
-            }
-            all.swap(j, k);
-            j = k;
-        }
+/// so that finalising (several passes, one per output column) reads memory
+/// in sequence. The states are moved into a new vector in output order: its
+/// reads are independent of each other, so the CPU overlaps their cache
+/// misses, where following the permutation's cycles in place waits for one
+/// miss after another (three times slower with a million cells).
+/// `order` must be a permutation of `0..all.len()` (checked).
+pub(crate) fn put_in_order<S>(all: &mut Vec<S>, order: &[u32]) {
+    let n = all.len();
+    assert_eq!(n, order.len(), "one output row per state");
+    let mut seen = vec![0u64; n.div_ceil(64)];
+    for &i in order {
+        let (word, bit) = (i as usize / 64, 1u64 << (i % 64));
+        assert!(i < n as u32 && seen[word] & bit == 0, "the output order is a permutation");
+        seen[word] |= bit;
     }
+    let mut ordered = Vec::with_capacity(n);
+    let src = all.as_ptr();
+    // SAFETY: `order` is a permutation of 0..n (checked above), so each state
+    // is read exactly once, and `all` forgets them all before it is dropped.
+    unsafe {
+        all.set_len(0);
+        ordered.extend(order.iter().map(|&i| std::ptr::read(src.add(i as usize))));
+    }
+    *all = ordered;
 }
 
 fn downcast<S: 'static>(states: &dyn Any) -> &Vec<S> {
@@ -1378,7 +1382,17 @@ mod tests {
             put_in_order(&mut states, order);
             let want: Vec<u32> = order.iter().map(|&i| i * 10).collect();
             assert_eq!(states, want);
+            // States that own memory move too (each dropped once, at the end).
+            let mut owned: Vec<String> = (0..order.len()).map(|i| i.to_string()).collect();
+            put_in_order(&mut owned, order);
+            assert_eq!(owned, order.iter().map(|i| i.to_string()).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "permutation")]
+    fn put_in_order_refuses_a_repeated_index() {
+        put_in_order(&mut vec![String::from("a"), String::from("b")], &[1, 1]);
     }
 
     #[test]
