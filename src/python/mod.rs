@@ -178,32 +178,8 @@ fn _debug_build() -> bool {
     cfg!(debug_assertions)
 }
 
-/// Let the allocator keep freed pages for 10 seconds (its default is 1)
-/// before it hands them back to the kernel. A call with a million segments
-/// frees hundreds of megabytes of states at its end; handed back, the next
-/// call's pages are faults the kernel must zero, which took a third of such
-/// a call's time. 10 s is the default of jemalloc (which polars ships with).
-/// `MIMALLOC_PURGE_DELAY` in the environment still decides, if set.
-fn tune_allocator() {
-    use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
-    // `mi_option_purge_delay` in mimalloc v3's mimalloc.h (the sys crate
-    // names no constant for it); 1000 ms is its v3 default, so an unexpected
-    // value (another version, or the environment) leaves it alone.
-    const PURGE_DELAY: mi_option_t = 15;
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-        return;
-    }
-    // SAFETY: reading and setting an option are plain calls with no pointers.
-    unsafe {
-        if mi_option_get(PURGE_DELAY) == 1000 {
-            mi_option_set(PURGE_DELAY, 10_000);
-        }
-    }
-}
-
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    tune_allocator();
     m.add_function(wrap_pyfunction!(compute, m)?)?;
     m.add_function(wrap_pyfunction!(compute_partial, m)?)?;
     m.add_function(wrap_pyfunction!(merge_partials, m)?)?;
