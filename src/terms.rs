@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use crate::engine::{for_each_window, parallel, with_threads, Cancel};
 use crate::error::{Error, Result};
-use crate::ingest::{expect_numeric, find_column, show_f64, Diagnostics, Numeric};
+use crate::ingest::{expect_numeric, find_column, is_whole, show_f64, Diagnostics, Numeric};
 use crate::keys::{self, fast_map, KeyColumn, KeyValue};
 use crate::kpi::feedback::BAD_SCORE;
 use crate::text::{self, for_each_term, StopWords, Text, TextColumn, Tokens};
@@ -262,7 +262,7 @@ impl<'a> Plan<'a> {
                     scores.for_each(|row, s| {
                         let nps = types.as_ref().is_none_or(|t| t.get(row) == Text::Str(wanted));
                         group_of.push(match s {
-                            Some(s) if nps && (0.0..=10.0).contains(&s) && s.fract() == 0.0 => {
+                            Some(s) if nps && (0.0..=10.0).contains(&s) && is_whole(s) => {
                                 let hit = if *promoters { s >= 9.0 } else { s <= 6.0 };
                                 Some(if hit { inside } else { outside })
                             }

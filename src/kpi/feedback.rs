@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{count_field, counts, share_columns, with_interval, Share};
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
-use crate::ingest::{expect_numeric, find_column, show_f64, Diagnostics, Numeric};
+use crate::ingest::{expect_numeric, find_column, is_whole, show_f64, Diagnostics, Numeric};
 use crate::keys::SKIP;
 use crate::registry::{params, KpiInfo};
 use crate::text::{self, Matcher, Text, TextColumn, Tokens};
@@ -277,7 +277,7 @@ impl Kpi for FeedbackThemes {
                 // NaN or infinity is no score on any scale; other surveys' scores are not read.
                 Some(Some(s)) if is_nps || !s.is_finite() => {
                     let s = *s;
-                    if (0.0..=10.0).contains(&s) && s.fract() == 0.0 {
+                    if (0.0..=10.0).contains(&s) && is_whole(s) {
                         if s >= 9.0 {
                             Band::Promoter
                         } else if s <= 6.0 {

@@ -17,8 +17,8 @@ use super::{
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{
-    expect_bool, expect_instant, expect_numeric, find_column, is_string, show_f64, Bools, Diagnostics,
-    Numeric, Strings,
+    expect_bool, expect_instant, expect_numeric, find_column, is_string, is_whole, show_f64, Bools,
+    Diagnostics, Numeric, Strings,
 };
 use crate::keys::SKIP;
 use crate::period::{format_day, DateReader, NULL_DAY};
@@ -690,13 +690,7 @@ impl Kpi for AccuracyKpi {
             Some(name) => {
                 if let Some(n) = Numeric::new(column.as_ref()) {
                     n.for_each(|_, v| {
-                        outcome.push(v.map(|x| {
-                            if x.is_finite() && x >= 0.0 && x.fract() == 0.0 {
-                                Ok(x == 0.0)
-                            } else {
-                                Err(x)
-                            }
-                        }))
+                        outcome.push(v.map(|x| if x >= 0.0 && is_whole(x) { Ok(x == 0.0) } else { Err(x) }))
                     });
                 }
                 (name.as_str(), BAD_ERROR_COUNT)

@@ -19,8 +19,8 @@ use super::{count_field, counts, share_columns, value_field, values, with_interv
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{
-    day_of_micros, expect_bool, expect_instant, expect_numeric, find_column, instants, is_string, show_f64,
-    Bools, Diagnostics, Numeric, Strings,
+    day_of_micros, expect_bool, expect_instant, expect_numeric, find_column, instants, is_string, is_whole,
+    show_f64, Bools, Diagnostics, Numeric, Strings,
 };
 use crate::keys::SKIP;
 use crate::registry::{params, KpiInfo};
@@ -293,7 +293,7 @@ impl Kpi for FirstContactResolution {
                     }
                     let state = &mut states[cell as usize];
                     match v {
-                        Some(x) if !(x >= 1.0 && x.fract() == 0.0) => {
+                        Some(x) if !(x >= 1.0 && is_whole(x)) => {
                             state.invalid += 1;
                             diag.record(name, "with a contact count that is not a whole number >= 1", || {
                                 show_f64(x)

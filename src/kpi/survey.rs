@@ -12,7 +12,7 @@ use crate::engine::DynKpi;
 use crate::engine::{Ctx, Kpi, State};
 use crate::error::{Error, Result};
 use crate::filter::Condition;
-use crate::ingest::{expect_numeric, find_column, show_f64, Diagnostics, Numeric};
+use crate::ingest::{expect_numeric, find_column, is_whole, show_f64, Diagnostics, Numeric};
 use crate::keys::SKIP;
 use crate::registry::{params, KpiInfo};
 use crate::stats;
@@ -241,7 +241,7 @@ impl Kpi for SurveyKpi {
             match score {
                 None => state.missing += 1,
                 // Whole numbers on the scale only: 7.5 or 11 is a data error, not a score.
-                Some(s) if s >= lo && s <= hi && s.fract() == 0.0 => state.counts[(s - lo) as usize] += 1,
+                Some(s) if s >= lo && s <= hi && is_whole(s) => state.counts[(s - lo) as usize] += 1,
                 Some(s) => {
                     state.invalid += 1;
                     diag.record(&self.params.score, &self.problem, || show_f64(s));
