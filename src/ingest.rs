@@ -329,8 +329,27 @@ mod tests {
     fn whole_numbers_as_fract_says() {
         let big = 4_503_599_627_370_496.0; // 2^52
         for x in [
-            0.0, -0.0, 1.0, -3.0, 7.5, -7.5, 0.1, 1e-300, big, -big, big - 0.5, big + 2.0, 1e300, -1e300,
-            9.2e18, -9.3e18, f64::MAX, f64::MIN, f64::INFINITY, f64::NEG_INFINITY, f64::NAN,
+            0.0,
+            -0.0,
+            1.0,
+            -3.0,
+            7.5,
+            -7.5,
+            0.1,
+            1e-300,
+            big,
+            -big,
+            big - 0.5,
+            big + 2.0,
+            1e300,
+            -1e300,
+            9.2e18,
+            -9.3e18,
+            f64::MAX,
+            f64::MIN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
         ] {
             assert_eq!(is_whole(x), x.fract() == 0.0, "{x}");
         }
