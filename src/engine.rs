@@ -188,7 +188,7 @@ pub trait DynKpi: Send + Sync {
     fn encode_states(&self, states: &dyn Any) -> Result<Vec<u8>>;
     fn decode_states(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>>;
     fn fields(&self) -> Vec<Field>;
-    /// Puts the states in output order (see [`crate::engine::put_in_order`]; `order` covers them all) and finalises them.
+    /// Puts the states in output order (see `engine::put_in_order`; `order` covers them all) and finalises them.
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
 }
 

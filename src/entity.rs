@@ -193,7 +193,7 @@ pub trait DynEntity: Send + Sync {
     /// vector of `len` states.
     fn place(&self, parts: Vec<Box<dyn Any + Send>>, maps: &[Vec<u32>], len: usize) -> Box<dyn Any + Send>;
     fn fields(&self) -> Vec<Field>;
-    /// Puts the states in output order (see [`crate::engine::put_in_order`]; `order` covers them all) and finalises them.
+    /// Puts the states in output order (see `engine::put_in_order`; `order` covers them all) and finalises them.
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
 }
 
