@@ -16,12 +16,34 @@ use arrow_schema::{DataType, Schema, TimeUnit};
 use hashbrown::HashMap;
 
 use crate::error::{Error, Result};
-use crate::ingest::{find_column, Strings};
+use crate::ingest::find_column;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 pub(crate) fn fast_map<K, V>(capacity: usize) -> FastMap<K, V> {
     HashMap::with_capacity_and_hasher(capacity, foldhash::fast::FixedState::with_seed(0x6b70_6966))
+}
+
+/// A string of at most 16 bytes as plain integers, for hashing and comparing
+/// without touching the bytes again: with its length known, two overlapping
+/// little-endian words (or half-words, or three bytes) cover it exactly, so
+/// equal keys mean equal strings. Ids, codes and names are mostly this short,
+/// and with one lookup per row the byte comparison (a `memcmp` call) cost as
+/// much as the hashing. `None` for longer strings.
+#[inline]
+fn short_key(s: &str) -> Option<(u64, u64, u32)> {
+    let b = s.as_bytes();
+    let n = b.len();
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let half = |at: usize| u64::from(u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")));
+    let (lo, hi) = match n {
+        0 => (0, 0),
+        1..=3 => (u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16, 0),
+        4..=7 => (half(0), half(n - 4)),
+        8..=16 => (word(0), word(n - 8)),
+        _ => return None,
+    };
+    Some((lo, hi, n as u32))
 }
 
 /// Marks a row that belongs to no cell (filtered out, or invalid date).
@@ -145,45 +167,79 @@ pub(crate) fn key_out_type(dt: &DataType) -> Option<DataType> {
     })
 }
 
+/// Slots of [`encode_strings`]' cache of recent short keys.
+const CACHE_SLOTS: usize = 256;
+
+/// [`encode_column`] for a string column (one loop per Arrow flavour, so
+/// reading a value is not a dispatch per row). Short values go through
+/// [`short_key`]: first a small direct-mapped cache (key columns have few
+/// distinct values in a chunk, and a hit costs a multiply and a compare),
+/// then the chunk's map; long ones are hashed as strings.
+fn encode_strings<'a>(
+    len: usize,
+    nulls: Option<&arrow_buffer::NullBuffer>,
+    value: impl Fn(usize) -> &'a str,
+    codes: &mut Vec<u32>,
+) -> Vec<KeyValue> {
+    let mut short: FastMap<(u64, u64, u32), u32> = fast_map(64);
+    let mut long: FastMap<&str, u32> = fast_map(0);
+    // (key, code) per slot; the length u32::MAX marks an empty slot (no short key has it).
+    let mut cache = [((0u64, 0u64, u32::MAX), 0u32); CACHE_SLOTS];
+    let mut values = Vec::new();
+    let mut null_code = None;
+    let nulls = nulls.filter(|n| n.null_count() > 0);
+    for i in 0..len {
+        if nulls.is_some_and(|n| n.is_null(i)) {
+            let code = *null_code.get_or_insert_with(|| {
+                values.push(KeyValue::Null);
+                values.len() as u32 - 1
+            });
+            codes.push(code);
+            continue;
+        }
+        let v = value(i);
+        let next = values.len() as u32;
+        let new = || {
+            values.push(KeyValue::Str(v.into()));
+            next
+        };
+        let code = match short_key(v) {
+            Some(key) => {
+                let (lo, hi, n) = key;
+                let mixed = (lo ^ hi.rotate_left(29) ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let slot = &mut cache[(mixed >> 56) as usize % CACHE_SLOTS];
+                if slot.0 == key {
+                    slot.1
+                } else {
+                    let code = *short.entry(key).or_insert_with(new);
+                    *slot = (key, code);
+                    code
+                }
+            }
+            None => *long.entry(v).or_insert_with(new),
+        };
+        codes.push(code);
+    }
+    values
+}
+
 /// Encode one column of a chunk: per-row codes into `codes`, and the distinct
 /// values (index = code) returned.
 pub fn encode_column(array: &dyn Array, codes: &mut Vec<u32>) -> Vec<KeyValue> {
     codes.clear();
     codes.reserve(array.len());
     match array.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let s = Strings::new(array).expect("string type checked");
-            let mut map: FastMap<&str, u32> = fast_map(64);
-            let mut values = Vec::new();
-            let mut null_code = None;
-            let nulls = s.nulls().filter(|n| n.null_count() > 0);
-            // The previous row's value: exports sorted by segment hash once per run.
-            let mut last: Option<(&str, u32)> = None;
-            for i in 0..s.len() {
-                if nulls.is_some_and(|n| n.is_null(i)) {
-                    let code = *null_code.get_or_insert_with(|| {
-                        values.push(KeyValue::Null);
-                        values.len() as u32 - 1
-                    });
-                    codes.push(code);
-                    continue;
-                }
-                let v = s.value(i);
-                if let Some((lv, lc)) = last {
-                    if lv == v {
-                        codes.push(lc);
-                        continue;
-                    }
-                }
-                let next = values.len() as u32;
-                let code = *map.entry(v).or_insert_with(|| {
-                    values.push(KeyValue::Str(v.into()));
-                    next
-                });
-                last = Some((v, code));
-                codes.push(code);
-            }
-            values
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            encode_strings(a.len(), a.nulls(), |i| a.value(i), codes)
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            encode_strings(a.len(), a.nulls(), |i| a.value(i), codes)
+        }
+        DataType::Utf8View => {
+            let a = array.as_string_view();
+            encode_strings(a.len(), a.nulls(), |i| a.value(i), codes)
         }
         DataType::Dictionary(kt, _) => {
             let dict = array.as_any_dictionary();
@@ -567,6 +623,56 @@ pub fn build_column<'a>(dt: &DataType, values: impl Iterator<Item = &'a KeyValue
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_keys_tell_strings_apart() {
+        // Every length up to past the short limit, each string against the
+        // same string with one byte changed, and against a longer neighbour.
+        for n in 0..20 {
+            let a: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            assert_eq!(short_key(&a), short_key(&a.clone()));
+            assert_eq!(short_key(&a).is_some(), n <= 16);
+            if n > 16 {
+                continue;
+            }
+            for at in 0..n {
+                let mut b = a.clone().into_bytes();
+                b[at] = b'Z';
+                assert_ne!(short_key(&a), short_key(std::str::from_utf8(&b).unwrap()), "{a}, byte {at}");
+            }
+            assert_ne!(short_key(&a), short_key(&format!("{a}a")));
+            assert_ne!(short_key(&format!("{a}\0")), short_key(&a), "a trailing NUL is a byte");
+        }
+    }
+
+    #[test]
+    fn string_codes_survive_cache_collisions() {
+        // Thousands of distinct short and long values, repeated in a scrambled
+        // order: every row's code must name its own value (slots collide).
+        let distinct: Vec<String> = (0..3_000)
+            .map(|i| {
+                if i % 7 == 0 {
+                    format!("a much longer value than sixteen bytes {i}")
+                } else {
+                    format!("v{i}")
+                }
+            })
+            .collect();
+        let rows: Vec<Option<&str>> = (0..20_000usize)
+            .map(|r| if r % 97 == 0 { None } else { Some(distinct[(r * 7919) % distinct.len()].as_str()) })
+            .collect();
+        let array = arrow_array::StringArray::from(rows.clone());
+        let mut codes = Vec::new();
+        let values = encode_column(&array, &mut codes);
+        for (row, &code) in rows.iter().zip(&codes) {
+            match (row, &values[code as usize]) {
+                (None, KeyValue::Null) => {}
+                (Some(s), KeyValue::Str(v)) => assert_eq!(*s, &**v),
+                (row, value) => panic!("{row:?} coded as {value:?}"),
+            }
+        }
+        assert_eq!(values.len(), distinct.len() + 1, "each value once, and null");
+    }
     use arrow_array::{DictionaryArray, Int32Array, LargeStringArray, StringArray, StringViewArray};
 
     fn strs(v: &[KeyValue]) -> Vec<String> {
