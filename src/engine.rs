@@ -519,24 +519,16 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
                 ),
                 None => (0, 1),
             };
-            // Bucket each distinct day once: a chunk spans few days, so a table
-            // indexed by day replaces the calendar arithmetic per row.
-            let (lo, hi) = all_days.unwrap_or((0, -1));
-            let table: Vec<u32> = if hi >= lo && i64::from(hi) - i64::from(lo) < (1 << 16) {
-                (lo..=hi).map(|d| (periods.ordinal(d) - base) as u32).collect()
-            } else {
-                Vec::new()
-            };
+            // A chunk spans few days: their ordinals are worked out once.
+            let ordinals = crate::period::DayOrdinals::new(*periods, all_days);
             let ords: Vec<u32> = days
                 .iter()
                 .map(|&d| {
                     if d == NULL_DAY {
                         diag.record(name, "with a null date (a period was asked for)", || "null".to_string());
                         SKIP
-                    } else if table.is_empty() {
-                        (i64::from(periods.ordinal(d)) - i64::from(base)) as u32
                     } else {
-                        table[(d - lo) as usize]
+                        (i64::from(ordinals.get(d)) - i64::from(base)) as u32
                     }
                 })
                 .collect();

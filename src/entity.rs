@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::filter::Condition;
 use crate::ingest::{find_column, Diagnostics};
 use crate::keys::{encode_column, fast_map, KeyValue, SKIP};
-use crate::period::{format_day, in_year_range, Periods, NULL_DAY};
+use crate::period::{format_day, in_year_range, DayOrdinals, Periods, NULL_DAY};
 
 /// One row of a customer's history.
 #[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
@@ -35,38 +35,20 @@ pub struct WalkCtx {
     pub periods: Option<Periods>,
     /// "Now": outcomes that need time are censored at this day.
     pub as_of: i32,
-    /// Period ordinals of the days `first_day..` (see [`WalkCtx::new`]).
-    ords: Vec<i32>,
-    first_day: i32,
+    /// Ordinals of the visits' days, as walks ask for one per visit.
+    ords: Option<DayOrdinals>,
 }
 
-/// Most days [`WalkCtx::new`] tabulates (about 180 years).
-const MAX_TABULATED_DAYS: i64 = 1 << 16;
-
 impl WalkCtx {
-    /// A walk's context; with periods, the ordinals of the days in `days`
-    /// (the visits' range) are worked out once here, as walks ask for one
-    /// per visit and the calendar arithmetic cost more than the rest of a
-    /// short history's walk.
+    /// A walk's context; `days` is the range of the visits' days.
     pub fn new(periods: Option<Periods>, as_of: i32, days: Option<(i32, i32)>) -> Self {
-        let (first_day, ords) = match (periods, days) {
-            (Some(p), Some((lo, hi))) if hi >= lo && i64::from(hi) - i64::from(lo) < MAX_TABULATED_DAYS => {
-                (lo, (lo..=hi).map(|d| p.ordinal(d)).collect())
-            }
-            _ => (0, Vec::new()),
-        };
-        WalkCtx { periods, as_of, ords, first_day }
+        WalkCtx { periods, as_of, ords: periods.map(|p| DayOrdinals::new(p, days)) }
     }
 
     /// The period ordinal of a day (0 when no period was asked for).
     #[inline]
     pub fn ord(&self, day: i32) -> i32 {
-        let Some(p) = self.periods else { return 0 };
-        // Days before `first_day` wrap to large offsets and miss the table.
-        match self.ords.get(day.wrapping_sub(self.first_day) as u32 as usize) {
-            Some(&ord) => ord,
-            None => p.ordinal(day),
-        }
+        self.ords.as_ref().map_or(0, |o| o.get(day))
     }
 }
 
@@ -363,8 +345,8 @@ impl<K: EntityKpi> DynEntity for K {
     ) {
         let history = history.downcast_mut::<History<K::Event>>().expect("history of the KPI's own type");
         // Customers get global ids in chunk order (one lookup per distinct
-        // customer of a chunk, on this thread); the visits are then copied
-        // into their place in parallel.
+        // customer of a chunk, on this thread); the visits are then
+        // renumbered where they lie, in parallel across chunks.
         let (customers, visits): (Vec<Vec<KeyValue>>, Vec<_>) = chunks
             .into_iter()
             .map(|c| {
@@ -484,17 +466,6 @@ impl<K: EntityKpi> DynEntity for K {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tabulated_ordinals_match_the_calendar() {
-        let periods = Periods::new(crate::period::PeriodUnit::Quarter, 4).unwrap();
-        let ctx = WalkCtx::new(Some(periods), 0, Some((-400, 800)));
-        // Inside the table, on both sides of it, and at the ends of i32.
-        for day in (-1_000..2_000).chain([i32::MIN, i32::MIN + 1, i32::MAX]) {
-            assert_eq!(ctx.ord(day), periods.ordinal(day), "day {day}");
-        }
-        assert_eq!(WalkCtx::new(None, 0, Some((0, 10))).ord(5), 0);
-    }
 
     #[test]
     fn grouping_by_customer_is_a_stable_counting_sort() {

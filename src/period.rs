@@ -156,6 +156,42 @@ impl std::fmt::Display for PeriodUnit {
     }
 }
 
+/// Most days a [`DayOrdinals`] tabulates (about 180 years).
+const MAX_TABULATED_DAYS: i64 = 1 << 16;
+
+/// The period ordinals of a range of days, worked out once: callers that
+/// ask for one per row (a chunk's dates, the walks' visits) look them up
+/// instead of redoing the civil-date arithmetic. Days outside the range, or
+/// every day when the range is too wide to tabulate, are computed.
+#[derive(Clone, Debug)]
+pub struct DayOrdinals {
+    periods: Periods,
+    first_day: i32,
+    ords: Vec<i32>,
+}
+
+impl DayOrdinals {
+    pub fn new(periods: Periods, days: Option<(i32, i32)>) -> Self {
+        let (first_day, ords) = match days {
+            Some((lo, hi)) if hi >= lo && i64::from(hi) - i64::from(lo) < MAX_TABULATED_DAYS => {
+                (lo, (lo..=hi).map(|d| periods.ordinal(d)).collect())
+            }
+            _ => (0, Vec::new()),
+        };
+        DayOrdinals { periods, first_day, ords }
+    }
+
+    /// The period ordinal of `day`.
+    #[inline]
+    pub fn get(&self, day: i32) -> i32 {
+        // Days before `first_day` wrap to large offsets and miss the table.
+        match self.ords.get(day.wrapping_sub(self.first_day) as u32 as usize) {
+            Some(&ord) => ord,
+            None => self.periods.ordinal(day),
+        }
+    }
+}
+
 /// A period scheme: a unit plus the first month of the fiscal year.
 ///
 /// * `Day`: the ordinal is the day itself; label `2025-07-01`.
@@ -611,6 +647,19 @@ mod tests {
         fn range(&mut self, lo: i64, hi: i64) -> i64 {
             lo + (self.next() % (hi - lo) as u64) as i64
         }
+    }
+
+    #[test]
+    fn tabulated_ordinals_match_the_calendar() {
+        let periods = Periods::new(PeriodUnit::Quarter, 4).unwrap();
+        let table = DayOrdinals::new(periods, Some((-400, 800)));
+        let untabulated = DayOrdinals::new(periods, Some((i32::MIN, i32::MAX)));
+        // Inside the table, on both sides of it, and at the ends of i32.
+        for day in (-1_000..2_000).chain([i32::MIN, i32::MIN + 1, i32::MAX]) {
+            assert_eq!(table.get(day), periods.ordinal(day), "day {day}");
+            assert_eq!(untabulated.get(day), periods.ordinal(day), "day {day}");
+        }
+        assert_eq!(crate::entity::WalkCtx::new(None, 0, Some((0, 10))).ord(5), 0);
     }
 
     #[test]
