@@ -69,13 +69,13 @@ impl Filter {
         out.clear();
         out.extend_from_slice(cells);
         for (index, accepted) in &self.conditions {
-            // Test each distinct value once, then every row by its code.
+            // Test each distinct value once, then mark every row by its code:
+            // OR-ing in SKIP (all ones) rejects a row without a branch.
             let (row_codes, distinct) = codes.get(batch, *index);
-            let keep: Vec<bool> = distinct.iter().map(|v| accepted.contains(v)).collect();
+            let reject: Vec<u32> =
+                distinct.iter().map(|v| if accepted.contains(v) { 0 } else { SKIP }).collect();
             for (cell, &code) in out.iter_mut().zip(row_codes) {
-                if !keep[code as usize] {
-                    *cell = SKIP;
-                }
+                *cell |= reject[code as usize];
             }
         }
     }

@@ -7,6 +7,7 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Schema};
 
 use crate::error::{Error, Result};
+use crate::keys::for_each_kept;
 
 /// Find `name` in `schema`; the error names the role and suggests the closest column.
 pub fn find_column(schema: &Schema, name: &str, role: &str) -> Result<usize> {
@@ -178,6 +179,40 @@ impl<'a> Numeric<'a> {
             Numeric::F32(a) => go(*a, &mut f),
             Numeric::F64(a) => go(*a, &mut f),
             Numeric::Null(len) => (0..*len).for_each(|i| f(i, None)),
+        }
+    }
+
+    /// Call `f(row, cell, value)` for the rows whose cell (`cells[row]`) is not
+    /// [`SKIP`](crate::keys::SKIP), `None` for nulls: a KPI's update loop.
+    #[inline]
+    pub fn for_each_kept(&self, cells: &[u32], mut f: impl FnMut(usize, u32, Option<f64>)) {
+        fn go<T: ArrowPrimitiveType>(
+            a: &PrimitiveArray<T>,
+            cells: &[u32],
+            f: &mut impl FnMut(usize, u32, Option<f64>),
+        ) where
+            T::Native: AsF64,
+        {
+            let values = &a.values()[..cells.len()];
+            match a.nulls().filter(|n| n.null_count() > 0) {
+                None => for_each_kept(cells, |row, cell| f(row, cell, Some(values[row].as_f64()))),
+                Some(nulls) => for_each_kept(cells, |row, cell| {
+                    f(row, cell, if nulls.is_valid(row) { Some(values[row].as_f64()) } else { None })
+                }),
+            }
+        }
+        match self {
+            Numeric::I8(a) => go(*a, cells, &mut f),
+            Numeric::I16(a) => go(*a, cells, &mut f),
+            Numeric::I32(a) => go(*a, cells, &mut f),
+            Numeric::I64(a) => go(*a, cells, &mut f),
+            Numeric::U8(a) => go(*a, cells, &mut f),
+            Numeric::U16(a) => go(*a, cells, &mut f),
+            Numeric::U32(a) => go(*a, cells, &mut f),
+            Numeric::U64(a) => go(*a, cells, &mut f),
+            Numeric::F32(a) => go(*a, cells, &mut f),
+            Numeric::F64(a) => go(*a, cells, &mut f),
+            Numeric::Null(_) => for_each_kept(cells, |row, cell| f(row, cell, None)),
         }
     }
 }
@@ -451,21 +486,43 @@ impl<'a> Bools<'a> {
                     f(i, if nulls.is_some_and(|n| n.is_null(i)) { None } else { Some(Ok(a.value(i))) });
                 }
             }
-            Bools::Num(n) => n.for_each(|i, v| {
-                f(
-                    i,
-                    v.map(|x| {
-                        if x == 0.0 {
-                            Ok(false)
-                        } else if x == 1.0 {
-                            Ok(true)
-                        } else {
-                            Err(x)
-                        }
-                    }),
-                )
-            }),
+            Bools::Num(n) => n.for_each(|i, v| f(i, v.map(number_as_bool))),
         }
+    }
+
+    /// [`Bools::for_each`] for the rows whose cell is not [`SKIP`](crate::keys::SKIP):
+    /// `f(row, cell, value)`, as [`Numeric::for_each_kept`].
+    #[inline]
+    pub fn for_each_kept(
+        &self,
+        cells: &[u32],
+        mut f: impl FnMut(usize, u32, Option<std::result::Result<bool, f64>>),
+    ) {
+        match self {
+            Bools::Bool(a) => {
+                let values = a.values();
+                debug_assert_eq!(values.len(), cells.len());
+                match a.nulls().filter(|n| n.null_count() > 0) {
+                    None => for_each_kept(cells, |row, cell| f(row, cell, Some(Ok(values.value(row))))),
+                    Some(nulls) => for_each_kept(cells, |row, cell| {
+                        f(row, cell, if nulls.is_valid(row) { Some(Ok(values.value(row))) } else { None })
+                    }),
+                }
+            }
+            Bools::Num(n) => n.for_each_kept(cells, |row, cell, v| f(row, cell, v.map(number_as_bool))),
+        }
+    }
+}
+
+/// A number read as a flag: 0 and 1 are false and true, anything else is `Err(value)`.
+#[inline]
+fn number_as_bool(x: f64) -> std::result::Result<bool, f64> {
+    if x == 0.0 {
+        Ok(false)
+    } else if x == 1.0 {
+        Ok(true)
+    } else {
+        Err(x)
     }
 }
 

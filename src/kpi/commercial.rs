@@ -17,7 +17,7 @@ use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::entity::{CellSink, DynEntity, EntityKpi, Visit, WalkCtx};
 use crate::error::{Error, Result};
 use crate::ingest::{expect_instant, find_column, instants, Diagnostics};
-use crate::keys::SKIP;
+use crate::keys::for_each_kept;
 use crate::registry::{params, KpiInfo};
 
 const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
@@ -230,22 +230,19 @@ impl Kpi for Conversion {
         instants(batch.column(self.index[0]).as_ref(), &mut starts);
         instants(batch.column(self.index[1]).as_ref(), &mut ends);
         let problem_negative = format!("earlier than {} (a negative duration)", self.start);
-        for (row, &cell) in cells.iter().enumerate() {
-            if cell == SKIP {
-                continue;
-            }
+        for_each_kept(cells, |row, cell| {
             let state = &mut states[cell as usize];
             let Some(start) = starts[row] else {
                 state.invalid += 1;
                 diag.record(&self.start, "with no start time (null)", || "null".to_string());
-                continue;
+                return;
             };
             if let Some(e) = ends[row].filter(|&e| e < start) {
                 state.invalid += 1;
                 diag.record(&self.end, &problem_negative, || {
                     format!("{} < {} {}", show_instant(e), self.start, show_instant(start))
                 });
-                continue;
+                return;
             }
             state.n += 1;
             // A conversion after as_of has not happened yet.
@@ -256,7 +253,7 @@ impl Kpi for Conversion {
                     let deadline = start.saturating_add(w);
                     if ctx.as_of.is_none_or(|a| self.day_of.day(deadline) > a) {
                         state.pending += 1;
-                        continue;
+                        return;
                     }
                     let within = end.is_some_and(|e| e <= deadline);
                     state.late += u64::from(end.is_some() && !within);
@@ -267,7 +264,7 @@ impl Kpi for Conversion {
             if let (true, Some(e)) = (converted, end) {
                 state.days.values.push((i128::from(e) - i128::from(start)) as f64 / MICROS_PER_DAY);
             }
-        }
+        });
     }
     fn fields(&self) -> Vec<Field> {
         match self.kind {

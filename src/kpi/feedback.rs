@@ -13,7 +13,7 @@ use super::{count_field, counts, share_columns, with_interval, Share};
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{expect_numeric, find_column, is_whole, show_f64, Diagnostics, Numeric};
-use crate::keys::SKIP;
+use crate::keys::for_each_kept;
 use crate::registry::{params, KpiInfo};
 use crate::text::{self, Matcher, Text, TextColumn, Tokens};
 
@@ -266,10 +266,7 @@ impl Kpi for FeedbackThemes {
         let n_themes = self.themes.len();
         let mut tokens = Tokens::default();
         let mut hits = vec![false; n_themes];
-        for (row, &cell) in cells.iter().enumerate() {
-            if cell == SKIP {
-                continue;
-            }
+        for_each_kept(cells, |row, cell| {
             let state = &mut states[cell as usize];
             let is_nps = types.as_ref().is_none_or(|t| t.get(row) == Text::Str(wanted));
             let mut bad = false;
@@ -306,17 +303,17 @@ impl Kpi for FeedbackThemes {
             };
             if bad {
                 state.invalid += 1;
-                continue;
+                return;
             }
             state.n += 1;
             let Some(text) = text else {
                 state.missing += 1;
-                continue;
+                return;
             };
             tokens.fill(text);
             if tokens.is_empty() {
                 state.missing += 1;
-                continue;
+                return;
             }
             state.comments += 1;
             match band {
@@ -335,7 +332,7 @@ impl Kpi for FeedbackThemes {
                     h[2] += u64::from(band == Band::Promoter);
                 }
             }
-        }
+        });
     }
 
     fn fields(&self) -> Vec<Field> {

@@ -20,7 +20,7 @@ use crate::ingest::{
     expect_bool, expect_instant, expect_numeric, find_column, is_string, is_whole, show_f64, Bools,
     Diagnostics, Numeric, Strings,
 };
-use crate::keys::SKIP;
+use crate::keys::for_each_kept;
 use crate::period::{format_day, DateReader, NULL_DAY};
 use crate::registry::{params, KpiInfo};
 use crate::stats::{self, NeumaierSum};
@@ -319,10 +319,7 @@ impl Kpi for RevenueKpi {
             read_measure(batch.column(v).as_ref(), &mut volumes);
         }
         let volume_name = self.params.volume.as_deref().unwrap_or_default();
-        for (row, &cell) in cells.iter().enumerate() {
-            if cell == SKIP {
-                continue;
-            }
+        for_each_kept(cells, |row, cell| {
             let amount = amounts[row];
             let volume = volumes.get(row).copied().flatten();
             let mut bad = false;
@@ -337,7 +334,7 @@ impl Kpi for RevenueKpi {
             let state = &mut states[cell as usize];
             if bad {
                 state.invalid += 1;
-                continue;
+                return;
             }
             match amount {
                 Some(a) => state.add_amount(a),
@@ -347,7 +344,7 @@ impl Kpi for RevenueKpi {
                 state.volume.add(v);
                 state.volume_n += 1;
             }
-        }
+        });
     }
 
     fn fields(&self) -> Vec<Field> {
@@ -454,16 +451,14 @@ impl Kpi for SelfServiceKpi {
             &|s| u8::from(channels.iter().any(|c| c == s)),
             &mut codes,
         );
-        for (&cell, &code) in cells.iter().zip(&codes) {
-            if cell == SKIP {
-                continue;
-            }
+        for_each_kept(cells, |row, cell| {
+            let code = codes[row];
             let state = &mut states[cell as usize];
             match code {
                 NULL_CODE => state.missing += 1,
                 c => state.share.add(c == 1),
             }
-        }
+        });
     }
 
     fn fields(&self) -> Vec<Field> {
@@ -543,11 +538,7 @@ impl Kpi for CrossSellKpi {
     ) {
         let column = batch.column(self.index);
         let Some(flags) = Bools::new(column.as_ref()) else { return };
-        flags.for_each(|row, v| {
-            let cell = cells[row];
-            if cell == SKIP {
-                return;
-            }
+        flags.for_each_kept(cells, |_, cell, v| {
             let state = &mut states[cell as usize];
             match v {
                 None => state.missing += 1,
@@ -707,10 +698,7 @@ impl Kpi for AccuracyKpi {
         if let Some(i) = self.error_type {
             classify_text(batch.column(i).as_ref(), &error_bucket, &mut types);
         }
-        for (row, &cell) in cells.iter().enumerate() {
-            if cell == SKIP {
-                continue;
-            }
+        for_each_kept(cells, |row, cell| {
             let state = &mut states[cell as usize];
             match outcome[row] {
                 None => state.missing += 1,
@@ -726,7 +714,7 @@ impl Kpi for AccuracyKpi {
                     }
                 }
             }
-        }
+        });
     }
 
     fn fields(&self) -> Vec<Field> {
@@ -972,10 +960,7 @@ impl Kpi for OtifKpi {
         read_measure(batch.column(self.delivered_quantity).as_ref(), &mut dqty);
         let ordered_name = p.ordered.as_deref().unwrap_or_default();
 
-        for (row, &cell) in cells.iter().enumerate() {
-            if cell == SKIP {
-                continue;
-            }
+        for_each_kept(cells, |row, cell| {
             let (prom, deliv) = (promised[row], delivered[row]);
             let order_day = ordered.get(row).copied().unwrap_or(NULL_DAY);
             let (q, dq) = (qty[row], dqty[row]);
@@ -1019,7 +1004,7 @@ impl Kpi for OtifKpi {
             if bad {
                 state.n += 1;
                 state.invalid += 1;
-                continue;
+                return;
             }
             let d = Delivery {
                 promised: prom,
@@ -1028,7 +1013,7 @@ impl Kpi for OtifKpi {
                 delivered_quantity: dq.unwrap_or_default(),
             };
             state.add(judge(d, ctx.as_of, p.tolerance_days, p.tolerance));
-        }
+        });
     }
 
     fn fields(&self) -> Vec<Field> {

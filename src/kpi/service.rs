@@ -22,7 +22,7 @@ use crate::ingest::{
     day_of_micros, expect_bool, expect_instant, expect_numeric, find_column, instants, is_string, is_whole,
     show_f64, Bools, Diagnostics, Numeric, Strings,
 };
-use crate::keys::SKIP;
+use crate::keys::for_each_kept;
 use crate::registry::{params, KpiInfo};
 
 const MICROS_PER_HOUR: f64 = 3_600_000_000.0;
@@ -264,11 +264,7 @@ impl Kpi for FirstContactResolution {
         match self.source {
             FcrSource::Flag(i) => {
                 let Some(flags) = Bools::new(batch.column(i).as_ref()) else { return };
-                flags.for_each(|row, v| {
-                    let cell = cells[row];
-                    if cell == SKIP {
-                        return;
-                    }
+                flags.for_each_kept(cells, |row, cell, v| {
                     let state = &mut states[cell as usize];
                     match v {
                         Some(Err(x)) => {
@@ -286,11 +282,7 @@ impl Kpi for FirstContactResolution {
             FcrSource::Contacts(i) => {
                 let Some(contacts) = Numeric::new(batch.column(i).as_ref()) else { return };
                 let name = self.params.contacts.as_deref().unwrap_or_default();
-                contacts.for_each(|row, v| {
-                    let cell = cells[row];
-                    if cell == SKIP {
-                        return;
-                    }
+                contacts.for_each_kept(cells, |row, cell, v| {
                     let state = &mut states[cell as usize];
                     match v {
                         Some(x) if !(x >= 1.0 && is_whole(x)) => {
@@ -370,11 +362,7 @@ impl Kpi for QuoteWinRate {
         _ctx: &Ctx,
     ) {
         let Some(won) = Bools::new(batch.column(self.index).as_ref()) else { return };
-        won.for_each(|row, v| {
-            let cell = cells[row];
-            if cell == SKIP {
-                return;
-            }
+        won.for_each_kept(cells, |_, cell, v| {
             let state = &mut states[cell as usize];
             match v {
                 None => state.missing += 1,
@@ -651,15 +639,12 @@ impl Kpi for SlaDuration {
         instants(batch.column(si).as_ref(), &mut starts);
         instants(batch.column(ei).as_ref(), &mut ends);
         let Some(classes) = Labels::new(batch.column(ci).as_ref()) else { return };
-        for (row, &cell) in cells.iter().enumerate() {
-            if cell == SKIP {
-                continue;
-            }
+        for_each_kept(cells, |row, cell| {
             let state = &mut states[cell as usize];
             let Some(start) = starts[row] else {
                 state.invalid += 1;
                 diag.record(&self.cols.start, &self.problem_null_start, || "null".to_string());
-                continue;
+                return;
             };
             let class = classes.get(row);
             let Some(sla) = class.and_then(|c| self.sla_of(c)) else {
@@ -667,7 +652,7 @@ impl Kpi for SlaDuration {
                 diag.record(&self.cols.class, &self.problem_unknown_class, || {
                     class.map_or_else(|| "null".to_string(), |c| format!("{c:?}"))
                 });
-                continue;
+                return;
             };
             let end = ends[row];
             if let Some(e) = end.filter(|&e| e < start) {
@@ -675,7 +660,7 @@ impl Kpi for SlaDuration {
                 diag.record(&self.cols.end, &self.problem_negative, || {
                     format!("{} < {} {}", show_instant(e), self.cols.start, show_instant(start))
                 });
-                continue;
+                return;
             }
             state.n += 1;
             if let Some(e) = end {
@@ -690,7 +675,7 @@ impl Kpi for SlaDuration {
             } else {
                 state.pending += 1;
             }
-        }
+        });
     }
 
     fn fields(&self) -> Vec<Field> {

@@ -13,7 +13,6 @@ use crate::engine::{Ctx, Kpi, State};
 use crate::error::{Error, Result};
 use crate::filter::Condition;
 use crate::ingest::{expect_numeric, find_column, is_whole, show_f64, Diagnostics, Numeric};
-use crate::keys::SKIP;
 use crate::registry::{params, KpiInfo};
 use crate::stats;
 
@@ -232,11 +231,7 @@ impl Kpi for SurveyKpi {
         let column = batch.column(self.index);
         let Some(scores) = Numeric::new(column.as_ref()) else { return };
         let (lo, hi) = (self.lo as f64, self.hi as f64);
-        scores.for_each(|row, score| {
-            let cell = cells[row];
-            if cell == SKIP {
-                return;
-            }
+        scores.for_each_kept(cells, |_, cell, score| {
             let state = &mut states[cell as usize];
             match score {
                 None => state.missing += 1,
