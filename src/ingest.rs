@@ -481,9 +481,9 @@ impl<'a> Bools<'a> {
     pub fn for_each(&self, mut f: impl FnMut(usize, Option<std::result::Result<bool, f64>>)) {
         match self {
             Bools::Bool(a) => {
-                let nulls = a.nulls().filter(|n| n.null_count() > 0);
+                let (values, nulls) = (a.values(), a.nulls().filter(|n| n.null_count() > 0));
                 for i in 0..a.len() {
-                    f(i, if nulls.is_some_and(|n| n.is_null(i)) { None } else { Some(Ok(a.value(i))) });
+                    f(i, if nulls.is_some_and(|n| n.is_null(i)) { None } else { Some(Ok(values.value(i))) });
                 }
             }
             Bools::Num(n) => n.for_each(|i, v| f(i, v.map(number_as_bool))),

@@ -18,9 +18,9 @@ use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{
     expect_bool, expect_instant, expect_numeric, find_column, is_string, is_whole, show_f64, Bools,
-    Diagnostics, Numeric, Strings,
+    Diagnostics, Numeric,
 };
-use crate::keys::for_each_kept;
+use crate::keys::{for_each_kept, KeyValue};
 use crate::period::{format_day, DateReader, NULL_DAY};
 use crate::registry::{params, KpiInfo};
 use crate::stats::{self, NeumaierSum};
@@ -117,35 +117,20 @@ fn expect_text(schema: &Schema, index: usize, role: &str) -> Result<()> {
 const NULL_CODE: u8 = u8::MAX;
 
 /// Map each row of a text column to `class(value)`, [`NULL_CODE`] for nulls.
-/// A dictionary is classified once per distinct value, then mapped through its keys.
+/// The column is encoded as a key column first, so each distinct value is
+/// classified once (not compared with the classes' strings on every row).
 fn classify_text(array: &dyn Array, class: &impl Fn(&str) -> u8, out: &mut Vec<u8>) {
     out.clear();
-    out.reserve(array.len());
-    if let Some(s) = Strings::new(array) {
-        let nulls = s.nulls().filter(|n| n.null_count() > 0);
-        for i in 0..s.len() {
-            out.push(if nulls.is_some_and(|n| n.is_null(i)) { NULL_CODE } else { class(s.value(i)) });
-        }
+    if crate::keys::key_out_type(array.data_type()).is_none() {
+        // A type bind rejected: no row has a class.
+        out.extend(std::iter::repeat_n(NULL_CODE, array.len()));
         return;
     }
-    if let DataType::Dictionary(..) = array.data_type() {
-        let dict = array.as_any_dictionary();
-        if dict.values().is_empty() {
-            // No values (a categorical without categories): every key is null.
-            out.extend(std::iter::repeat_n(NULL_CODE, array.len()));
-            return;
-        }
-        let mut value_codes = Vec::new();
-        classify_text(dict.values().as_ref(), class, &mut value_codes);
-        let nulls = array.logical_nulls();
-        for (i, k) in dict.normalized_keys().into_iter().enumerate() {
-            let null = nulls.as_ref().is_some_and(|n| n.is_null(i));
-            out.push(if null { NULL_CODE } else { value_codes.get(k).copied().unwrap_or(NULL_CODE) });
-        }
-        return;
-    }
-    // An all-null column (or a type bind rejected).
-    out.extend(std::iter::repeat_n(NULL_CODE, array.len()));
+    let mut codes = Vec::new();
+    let distinct = crate::keys::encode_column(array, &mut codes);
+    let classes: Vec<u8> =
+        distinct.iter().map(|v| if let KeyValue::Str(s) = v { class(s) } else { NULL_CODE }).collect();
+    out.extend(codes.iter().map(|&c| classes[c as usize]));
 }
 
 /// A date or timestamp column read as days since the epoch ([`NULL_DAY`] for nulls).
