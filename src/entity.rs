@@ -185,69 +185,117 @@ pub struct WalkPart {
     pub states: Box<dyn Any + Send>,
 }
 
-/// `slice` cut into consecutive regions of the given lengths (for tasks that
-/// each fill their own part of one output).
-fn split_regions<T>(mut rest: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
-    lens.map(|n| {
-        let (region, tail) = std::mem::take(&mut rest).split_at_mut(n);
-        rest = tail;
-        region
-    })
-    .collect()
+/// At most 2^10 buckets of customers: partitioning writes to few places at
+/// once. (A counting sort straight by customer scattered every visit to its
+/// own cache line among tens of thousands, and cost more than the walks.)
+const MAX_BUCKET_BITS: u32 = 10;
+
+/// Customers walked per parallel task (rounded to whole buckets).
+const CUSTOMERS_PER_TASK: usize = 2048;
+
+/// The visits of a history split into buckets of consecutive customer ids
+/// (`customer >> bits`), stably. Each share (a consecutive run of the
+/// visits, in input order; one per task) keeps its visits bucket by bucket
+/// with where each bucket starts, so bucket b is the concatenation of every
+/// share's bucket b, in input order.
+struct Buckets<E> {
+    bits: u32,
+    count: usize,
+    shares: Vec<(Vec<Visit<E>>, Vec<usize>)>,
 }
 
-/// Visits grouped by customer (ids are dense, `0..customers`) by a counting
-/// sort, stable: each customer's visits keep input order (the walk sorts them
-/// by day if needed); and where each customer's run starts (`customers + 1`
-/// offsets). In parallel, the customers are cut into ranges of about equal
-/// visits: each task reads every visit, keeps its own range's and fills its own
-/// part of the output.
-fn group_by_customer<E: Copy + Send + Sync>(
-    blocks: &[Vec<Visit<E>>],
-    customers: usize,
-    parallel: bool,
-) -> (Vec<Visit<E>>, Vec<usize>) {
-    let visits = || blocks.iter().flatten();
-    let mut starts = vec![0usize; customers + 1];
-    for v in visits() {
-        starts[v.customer as usize + 1] += 1;
-    }
-    for c in 0..customers {
-        starts[c + 1] += starts[c];
-    }
-    let total = starts[customers];
-    let Some(&first) = visits().next() else { return (Vec::new(), starts) };
-    let tasks = if parallel { rayon::current_num_threads().clamp(1, 64) } else { 1 };
-    let mut bounds: Vec<usize> =
-        (0..tasks).map(|t| starts.partition_point(|&s| s < total * t / tasks).min(customers)).collect();
-    bounds.push(customers);
-    bounds.dedup();
-    let mut out = vec![first; total];
-    let ranges: Vec<std::ops::Range<usize>> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
-    let lens = ranges.iter().map(|r| starts[r.end] - starts[r.start]);
-    let regions: Vec<_> = ranges.iter().cloned().zip(split_regions(&mut out, lens)).collect();
-    let fill = |(range, region): (std::ops::Range<usize>, &mut [Visit<E>])| {
-        let base = starts[range.start];
-        let mut next: Vec<usize> = starts[range.clone()].iter().map(|s| s - base).collect();
-        for v in visits() {
-            let c = v.customer as usize;
-            if range.contains(&c) {
-                let slot = &mut next[c - range.start];
-                region[*slot] = *v;
+impl<E: Copy + Send + Sync> Buckets<E> {
+    fn new(blocks: &[Vec<Visit<E>>], customers: usize, parallel: bool) -> Self {
+        // ceil(log2(customers)) bits of customer id, of which the top MAX_BUCKET_BITS pick the bucket.
+        let id_bits = usize::BITS - customers.saturating_sub(1).leading_zeros();
+        let bits = id_bits.saturating_sub(MAX_BUCKET_BITS);
+        let count = customers.div_ceil(1 << bits);
+        let total: usize = blocks.iter().map(Vec::len).sum();
+        let tasks = if parallel { rayon::current_num_threads().clamp(1, 64) } else { 1 };
+        let share = |t: usize| {
+            let range = total * t / tasks..total * (t + 1) / tasks;
+            let visits = || flat_range(blocks, range.clone());
+            let mut starts = vec![0usize; count + 1];
+            for v in visits() {
+                starts[(v.customer >> bits) as usize + 1] += 1;
+            }
+            for b in 0..count {
+                starts[b + 1] += starts[b];
+            }
+            let mut next = starts.clone();
+            let mut out = match visits().next() {
+                Some(&first) => vec![first; range.len()],
+                None => Vec::new(),
+            };
+            for v in visits() {
+                let slot = &mut next[(v.customer >> bits) as usize];
+                out[*slot] = *v;
                 *slot += 1;
             }
-        }
-    };
-    if regions.len() > 1 {
-        regions.into_par_iter().for_each(fill);
-    } else {
-        regions.into_iter().for_each(fill);
+            (out, starts)
+        };
+        let shares = if tasks > 1 { (0..tasks).into_par_iter().map(share).collect() } else { vec![share(0)] };
+        Buckets { bits, count, shares }
     }
-    (out, starts)
+
+    /// Groups of consecutive buckets, about [`CUSTOMERS_PER_TASK`] customers
+    /// each: the units of parallel walking (they depend on the data only).
+    fn groups(&self) -> Vec<std::ops::Range<usize>> {
+        let per_group = (CUSTOMERS_PER_TASK >> self.bits).max(1);
+        (0..self.count).step_by(per_group).map(|b| b..(b + per_group).min(self.count)).collect()
+    }
+
+    /// Call `f` with each customer's visits (in input order) of the buckets
+    /// in `range`, customers in id order. `sorted` and `starts` are scratch.
+    fn for_each_customer(
+        &self,
+        range: std::ops::Range<usize>,
+        sorted: &mut Vec<Visit<E>>,
+        starts: &mut Vec<usize>,
+        mut f: impl FnMut(&[Visit<E>]),
+    ) {
+        let width = 1usize << self.bits;
+        for b in range {
+            let parts = || self.shares.iter().flat_map(move |(visits, at)| &visits[at[b]..at[b + 1]]);
+            let Some(&first) = parts().next() else { continue };
+            // A counting sort by customer within the bucket (small: it stays in cache).
+            let base = (b << self.bits) as u32;
+            starts.clear();
+            starts.resize(width + 1, 0);
+            for v in parts() {
+                starts[(v.customer - base) as usize + 1] += 1;
+            }
+            for c in 0..width {
+                starts[c + 1] += starts[c];
+            }
+            sorted.clear();
+            sorted.resize(starts[width], first);
+            let mut next = starts[..width].to_vec();
+            for v in parts() {
+                let slot = &mut next[(v.customer - base) as usize];
+                sorted[*slot] = *v;
+                *slot += 1;
+            }
+            for c in 0..width {
+                if starts[c] < starts[c + 1] {
+                    f(&sorted[starts[c]..starts[c + 1]]);
+                }
+            }
+        }
+    }
 }
 
-/// Customers walked per parallel task.
-const CUSTOMERS_PER_TASK: usize = 2048;
+/// The visits at positions `range` of the blocks laid end to end.
+fn flat_range<E>(blocks: &[Vec<Visit<E>>], range: std::ops::Range<usize>) -> impl Iterator<Item = &Visit<E>> {
+    let mut offset = 0;
+    blocks.iter().flat_map(move |block| {
+        let start = offset;
+        offset += block.len();
+        let lo = range.start.clamp(start, offset) - start;
+        let hi = range.end.clamp(start, offset) - start;
+        &block[lo..hi]
+    })
+}
 
 impl<K: EntityKpi> DynEntity for K {
     fn default_date(&self) -> Option<&str> {
@@ -392,19 +440,19 @@ impl<K: EntityKpi> DynEntity for K {
         let mut trace = crate::engine::Trace::start();
         let history = history.downcast::<History<K::Event>>().expect("history of the KPI's own type");
         let customers = history.index.len();
-        let (visits, starts) = group_by_customer(&history.blocks, customers, parallel);
+        let buckets = Buckets::new(&history.blocks, customers, parallel);
         drop(history);
-        let runs: Vec<std::ops::Range<usize>> =
-            (0..customers).map(|c| starts[c]..starts[c + 1]).filter(|r| !r.is_empty()).collect();
-        let walk_group = |group: &[std::ops::Range<usize>]| {
+        trace.lap("  group by customer");
+        let walk_group = |group: std::ops::Range<usize>| {
             let mut sink = CellSink::new();
-            for run in group {
+            let (mut sorted, mut starts) = (Vec::new(), Vec::new());
+            buckets.for_each_customer(group, &mut sorted, &mut starts, |visits| {
                 // Sorted by day, then segment rank (a customer's first segment
                 // must not depend on row order); input sorted by time and
                 // segment needs no copy. Same-day visits of one segment keep
                 // input order: the walks treat them alike.
                 let order = |v: &Visit<K::Event>| (v.day, key_rank[v.key as usize]);
-                let mut history = std::borrow::Cow::Borrowed(&visits[run.clone()]);
+                let mut history = std::borrow::Cow::Borrowed(visits);
                 if !history.windows(2).all(|w| order(&w[0]) <= order(&w[1])) {
                     history.to_mut().sort_by_key(order);
                 }
@@ -413,14 +461,14 @@ impl<K: EntityKpi> DynEntity for K {
                 if seen > 0 {
                     EntityKpi::walk(self, &history[..seen], &mut sink, ctx);
                 }
-            }
+            });
             sink
         };
-        trace.lap("  group by customer");
+        let groups = buckets.groups();
         let sinks: Vec<CellSink<K::State>> = if parallel {
-            runs.par_chunks(CUSTOMERS_PER_TASK).map(walk_group).collect()
+            groups.into_par_iter().map(walk_group).collect()
         } else {
-            runs.chunks(CUSTOMERS_PER_TASK).map(walk_group).collect()
+            groups.into_iter().map(walk_group).collect()
         };
         trace.lap("  walks");
         // The groups go to the engine as they are: it maps each group's cells
@@ -468,34 +516,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grouping_by_customer_is_a_stable_counting_sort() {
+    fn customers_come_out_whole_in_id_order_and_input_order() {
         // Skewed customers (one big one), in a scrambled order.
         let mut seed = 7u64;
         let mut next = || {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as u32
         };
-        let customers = 50;
-        let visits: Vec<Visit<u32>> = (0..5_000)
-            .map(|i| {
-                let customer = if i % 3 == 0 { 7 } else { next() % customers };
-                Visit { customer, key: next() % 4, day: (next() % 100) as i32, event: i }
-            })
-            .collect();
-        let mut want = visits.clone();
-        want.sort_by_key(|v| v.customer);
-        // The history's blocks: one chunk's visits each, of uneven sizes.
-        let blocks: Vec<Vec<Visit<u32>>> =
-            [0, 1, 700, 2_000, 4_999, 5_000].windows(2).map(|w| visits[w[0]..w[1]].to_vec()).collect();
-        for parallel in [false, true] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(5).build().unwrap();
-            let (got, starts) = pool.install(|| group_by_customer(&blocks, customers as usize, parallel));
+        // Fewer customers than buckets can hold, and more (several per bucket).
+        for customers in [50u32, 5_000] {
+            let visits: Vec<Visit<u32>> = (0..20_000)
+                .map(|i| {
+                    let customer = if i % 3 == 0 { 7 } else { next() % customers };
+                    Visit { customer, key: next() % 4, day: (next() % 100) as i32, event: i }
+                })
+                .collect();
+            let mut want = visits.clone();
+            want.sort_by_key(|v| v.customer);
             let events = |v: &[Visit<u32>]| v.iter().map(|v| (v.customer, v.event)).collect::<Vec<_>>();
-            assert_eq!(events(&got), events(&want));
-            for c in 0..customers as usize {
-                assert!(got[starts[c]..starts[c + 1]].iter().all(|v| v.customer as usize == c));
+            // The history's blocks: one chunk's visits each, of uneven sizes.
+            let blocks: Vec<Vec<Visit<u32>>> =
+                [0, 1, 700, 2_000, 19_999, 20_000].windows(2).map(|w| visits[w[0]..w[1]].to_vec()).collect();
+            for (parallel, threads) in [(false, 1), (true, 2), (true, 5)] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let buckets = pool.install(|| Buckets::new(&blocks, customers as usize, parallel));
+                let (mut sorted, mut starts, mut got) = (Vec::new(), Vec::new(), Vec::new());
+                for group in buckets.groups() {
+                    buckets.for_each_customer(group, &mut sorted, &mut starts, |run| {
+                        assert!(run.iter().all(|v| v.customer == run[0].customer));
+                        got.extend(events(run));
+                    });
+                }
+                assert_eq!(got, events(&want), "{customers} customers, {threads} threads");
             }
         }
-        assert!(group_by_customer::<u32>(&[], 3, true).0.is_empty());
+        let none = Buckets::<u32>::new(&[], 0, true);
+        let mut calls = 0;
+        for group in none.groups() {
+            none.for_each_customer(group, &mut Vec::new(), &mut Vec::new(), |_| calls += 1);
+        }
+        assert_eq!(calls, 0);
     }
 }
