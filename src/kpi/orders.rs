@@ -5,9 +5,12 @@
 //! cell. The states are counts, compensated sums and a Welford/Chan moment
 //! pair, so merging chunk states in the engine's fixed order gives the same
 //! result for any chunking (counts exactly, sums to the last bits).
+use std::borrow::Cow;
+
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Decimal128Type, Decimal32Type, Decimal64Type};
+use arrow_array::types::{Decimal128Type, Decimal32Type, Decimal64Type, Float64Type};
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, RecordBatch};
+use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
@@ -60,26 +63,50 @@ fn decimal_to_f64(v: i128, scale: i8) -> f64 {
     }
 }
 
-fn push_decimals<T: ArrowPrimitiveType>(array: &dyn Array, scale: i8, out: &mut Vec<Option<f64>>)
+fn decimals<T: ArrowPrimitiveType>(array: &dyn Array, scale: i8) -> Vec<f64>
 where
     T::Native: Into<i128>,
 {
     let a: &PrimitiveArray<T> = array.as_primitive();
-    out.extend(a.iter().map(|v| v.map(|x| decimal_to_f64(x.into(), scale))));
+    a.values().iter().map(|&x| decimal_to_f64(x.into(), scale)).collect()
 }
 
-/// Read a measure column (any Arrow number or decimal) as f64, `None` for nulls.
-fn read_measure(array: &dyn Array, out: &mut Vec<Option<f64>>) {
-    out.clear();
-    out.reserve(array.len());
-    match array.data_type() {
-        DataType::Decimal32(_, s) => push_decimals::<Decimal32Type>(array, *s, out),
-        DataType::Decimal64(_, s) => push_decimals::<Decimal64Type>(array, *s, out),
-        DataType::Decimal128(_, s) => push_decimals::<Decimal128Type>(array, *s, out),
-        _ => match Numeric::new(array) {
-            Some(n) => n.for_each(|_, v| out.push(v)),
-            None => out.extend(std::iter::repeat_n(None, array.len())),
-        },
+/// A measure column (any Arrow number or decimal) read as f64: a float64
+/// column is borrowed as it is, other types are converted once per chunk.
+struct Measure<'a> {
+    values: Cow<'a, [f64]>,
+    nulls: Option<NullBuffer>,
+}
+
+impl<'a> Measure<'a> {
+    fn new(array: &'a dyn Array) -> Self {
+        let nulls = array.logical_nulls().filter(|n| n.null_count() > 0);
+        let values = match array.data_type() {
+            DataType::Float64 => Cow::Borrowed(array.as_primitive::<Float64Type>().values().as_ref()),
+            DataType::Decimal32(_, s) => Cow::Owned(decimals::<Decimal32Type>(array, *s)),
+            DataType::Decimal64(_, s) => Cow::Owned(decimals::<Decimal64Type>(array, *s)),
+            DataType::Decimal128(_, s) => Cow::Owned(decimals::<Decimal128Type>(array, *s)),
+            _ => {
+                let mut values = Vec::with_capacity(array.len());
+                match Numeric::new(array) {
+                    // Nulls read as 0 here; `get` answers None for them.
+                    Some(n) => n.for_each(|_, v| values.push(v.unwrap_or_default())),
+                    None => values.resize(array.len(), 0.0),
+                }
+                Cow::Owned(values)
+            }
+        };
+        Measure { values, nulls }
+    }
+
+    /// The value of `row`, `None` for a null.
+    #[inline]
+    fn get(&self, row: usize) -> Option<f64> {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+            None
+        } else {
+            Some(self.values[row])
+        }
     }
 }
 
@@ -297,16 +324,12 @@ impl Kpi for RevenueKpi {
         diag: &mut Diagnostics,
         _ctx: &Ctx,
     ) {
-        let mut amounts = Vec::new();
-        read_measure(batch.column(self.amount).as_ref(), &mut amounts);
-        let mut volumes = Vec::new();
-        if let Some(v) = self.volume {
-            read_measure(batch.column(v).as_ref(), &mut volumes);
-        }
+        let amounts = Measure::new(batch.column(self.amount).as_ref());
+        let volumes = self.volume.map(|v| Measure::new(batch.column(v).as_ref()));
         let volume_name = self.params.volume.as_deref().unwrap_or_default();
         for_each_kept(cells, |row, cell| {
-            let amount = amounts[row];
-            let volume = volumes.get(row).copied().flatten();
+            let amount = amounts.get(row);
+            let volume = volumes.as_ref().and_then(|v| v.get(row));
             let mut bad = false;
             if let Some(problem) = amount.and_then(|a| bad_quantity(a, "amount")) {
                 diag.record(&self.params.amount, &problem, || show_f64(amount.unwrap_or_default()));
@@ -940,15 +963,14 @@ impl Kpi for OtifKpi {
         if let Some(o) = &self.ordered {
             o.read(batch, &mut ordered);
         }
-        let (mut qty, mut dqty) = (Vec::new(), Vec::new());
-        read_measure(batch.column(self.quantity).as_ref(), &mut qty);
-        read_measure(batch.column(self.delivered_quantity).as_ref(), &mut dqty);
+        let qty = Measure::new(batch.column(self.quantity).as_ref());
+        let dqty = Measure::new(batch.column(self.delivered_quantity).as_ref());
         let ordered_name = p.ordered.as_deref().unwrap_or_default();
 
         for_each_kept(cells, |row, cell| {
             let (prom, deliv) = (promised[row], delivered[row]);
             let order_day = ordered.get(row).copied().unwrap_or(NULL_DAY);
-            let (q, dq) = (qty[row], dqty[row]);
+            let (q, dq) = (qty.get(row), dqty.get(row));
             let mut bad = false;
             if prom == NULL_DAY {
                 diag.record(&p.promised, NULL_PROMISE, || "null".into());
