@@ -16,7 +16,7 @@ use crate::engine::{Ctx, State};
 use crate::error::Result;
 use crate::filter::Condition;
 use crate::ingest::{find_column, Diagnostics};
-use crate::keys::{encode_column, fast_map, KeyValue, SKIP};
+use crate::keys::{encode_column, fast_map, for_each_kept, KeyValue};
 use crate::period::{format_day, in_year_range, DayOrdinals, Periods, NULL_DAY};
 
 /// One row of a customer's history.
@@ -137,7 +137,7 @@ pub trait DynEntity: Send + Sync {
     fn needs_period(&self) -> bool;
     fn observed_dates(&self) -> Vec<String>;
     fn bind(&mut self, schema: &Schema) -> Result<()>;
-    /// Visits of one chunk; `cells[row] == SKIP` drops a row (filtered, or no period).
+    /// Visits of one chunk; a cell of `crate::keys::SKIP` drops a row (filtered, or no period).
     fn extract(
         &self,
         batch: &RecordBatch,
@@ -339,28 +339,27 @@ impl<K: EntityKpi> DynEntity for K {
         let mut events = Vec::new();
         self.events(batch, &mut events, diag);
         let mut visits = Vec::with_capacity(batch.num_rows());
-        for row in 0..batch.num_rows() {
-            if cells[row] == SKIP {
-                continue;
-            }
+        let null_customer = customers.iter().position(|c| matches!(c, KeyValue::Null)).map(|p| p as u32);
+        for_each_kept(cells, |row, _| {
             let day = days[row];
             if day == NULL_DAY {
                 diag.record(date_name, "with a null date", || "null".to_string());
-                continue;
+                return;
             }
             if !in_year_range(day) {
                 // A history spanning millions of days is garbage, and its day arithmetic overflows.
                 diag.record(date_name, "with a date outside the years 0001-9999", || format_day(day));
-                continue;
+                return;
             }
-            if matches!(customers[codes[row] as usize], KeyValue::Null) {
+            let customer = codes[row];
+            if Some(customer) == null_customer {
                 diag.record(self.customer(), "with a null customer", || "null".to_string());
-                continue;
+                return;
             }
             if let Some(event) = events[row] {
-                visits.push(Visit { customer: codes[row], key: key_codes[row], day, event });
+                visits.push(Visit { customer, key: key_codes[row], day, event });
             }
-        }
+        });
         Box::new(ChunkVisits { customers, visits })
     }
     fn new_history(&self) -> Box<dyn Any + Send> {
