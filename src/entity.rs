@@ -214,24 +214,9 @@ impl<E: Copy + Send + Sync> Buckets<E> {
         let tasks = if parallel { rayon::current_num_threads().clamp(1, 64) } else { 1 };
         let share = |t: usize| {
             let range = total * t / tasks..total * (t + 1) / tasks;
-            let visits = || flat_range(blocks, range.clone());
-            let mut starts = vec![0usize; count + 1];
-            for v in visits() {
-                starts[(v.customer >> bits) as usize + 1] += 1;
-            }
-            for b in 0..count {
-                starts[b + 1] += starts[b];
-            }
-            let mut next = starts.clone();
-            let mut out = match visits().next() {
-                Some(&first) => vec![first; range.len()],
-                None => Vec::new(),
-            };
-            for v in visits() {
-                let slot = &mut next[(v.customer >> bits) as usize];
-                out[*slot] = *v;
-                *slot += 1;
-            }
+            let (mut out, mut starts) = (Vec::new(), Vec::new());
+            let bucket = |v: &Visit<E>| (v.customer >> bits) as usize;
+            counting_sort(|| flat_range(blocks, range.clone()), count, bucket, &mut out, &mut starts);
             (out, starts)
         };
         let shares = if tasks > 1 { (0..tasks).into_par_iter().map(share).collect() } else { vec![share(0)] };
@@ -257,31 +242,44 @@ impl<E: Copy + Send + Sync> Buckets<E> {
         let width = 1usize << self.bits;
         for b in range {
             let parts = || self.shares.iter().flat_map(move |(visits, at)| &visits[at[b]..at[b + 1]]);
-            let Some(&first) = parts().next() else { continue };
-            // A counting sort by customer within the bucket (small: it stays in cache).
+            // By customer within the bucket (small: it stays in cache).
             let base = (b << self.bits) as u32;
-            starts.clear();
-            starts.resize(width + 1, 0);
-            for v in parts() {
-                starts[(v.customer - base) as usize + 1] += 1;
-            }
-            for c in 0..width {
-                starts[c + 1] += starts[c];
-            }
-            sorted.clear();
-            sorted.resize(starts[width], first);
-            let mut next = starts[..width].to_vec();
-            for v in parts() {
-                let slot = &mut next[(v.customer - base) as usize];
-                sorted[*slot] = *v;
-                *slot += 1;
-            }
+            counting_sort(parts, width, |v| (v.customer - base) as usize, sorted, starts);
             for c in 0..width {
                 if starts[c] < starts[c + 1] {
                     f(&sorted[starts[c]..starts[c + 1]]);
                 }
             }
         }
+    }
+}
+
+/// A stable counting sort of the visits `visits()` yields (it is called
+/// twice: to count, then to place) by `key(visit) < keys`, into `out`, with
+/// where each key's run starts in `starts` (`keys + 1` offsets).
+fn counting_sort<'a, E: Copy + 'a, I: Iterator<Item = &'a Visit<E>>>(
+    visits: impl Fn() -> I,
+    keys: usize,
+    key: impl Fn(&Visit<E>) -> usize,
+    out: &mut Vec<Visit<E>>,
+    starts: &mut Vec<usize>,
+) {
+    starts.clear();
+    starts.resize(keys + 1, 0);
+    for v in visits() {
+        starts[key(v) + 1] += 1;
+    }
+    for k in 0..keys {
+        starts[k + 1] += starts[k];
+    }
+    out.clear();
+    let Some(&first) = visits().next() else { return };
+    out.resize(starts[keys], first);
+    let mut next = starts[..keys].to_vec();
+    for v in visits() {
+        let slot = &mut next[key(v)];
+        out[*slot] = *v;
+        *slot += 1;
     }
 }
 

@@ -122,6 +122,29 @@ pub enum Numeric<'a> {
     Null(usize),
 }
 
+/// `$typed` with `$a` bound to the typed array of whichever numeric type
+/// `$n` holds (monomorphised per type), or `$null` with `$len` rows.
+macro_rules! numeric_match {
+    ($n:expr, $a:ident => $typed:expr, $len:ident => $null:expr) => {
+        match $n {
+            Numeric::I8($a) => $typed,
+            Numeric::I16($a) => $typed,
+            Numeric::I32($a) => $typed,
+            Numeric::I64($a) => $typed,
+            Numeric::U8($a) => $typed,
+            Numeric::U16($a) => $typed,
+            Numeric::U32($a) => $typed,
+            Numeric::U64($a) => $typed,
+            Numeric::F32($a) => $typed,
+            Numeric::F64($a) => $typed,
+            Numeric::Null($len) => {
+                let $len = *$len;
+                $null
+            }
+        }
+    };
+}
+
 /// Numeric element types seen as f64.
 pub trait AsF64: Copy {
     fn as_f64(self) -> f64;
@@ -167,19 +190,7 @@ impl<'a> Numeric<'a> {
                     .for_each(|(i, v)| f(i, if nulls.is_valid(i) { Some(v.as_f64()) } else { None })),
             }
         }
-        match self {
-            Numeric::I8(a) => go(*a, &mut f),
-            Numeric::I16(a) => go(*a, &mut f),
-            Numeric::I32(a) => go(*a, &mut f),
-            Numeric::I64(a) => go(*a, &mut f),
-            Numeric::U8(a) => go(*a, &mut f),
-            Numeric::U16(a) => go(*a, &mut f),
-            Numeric::U32(a) => go(*a, &mut f),
-            Numeric::U64(a) => go(*a, &mut f),
-            Numeric::F32(a) => go(*a, &mut f),
-            Numeric::F64(a) => go(*a, &mut f),
-            Numeric::Null(len) => (0..*len).for_each(|i| f(i, None)),
-        }
+        numeric_match!(self, a => go(a, &mut f), len => (0..len).for_each(|i| f(i, None)))
     }
 
     /// Call `f(row, cell, value)` for the rows whose cell (`cells[row]`) is not
@@ -201,19 +212,7 @@ impl<'a> Numeric<'a> {
                 }),
             }
         }
-        match self {
-            Numeric::I8(a) => go(*a, cells, &mut f),
-            Numeric::I16(a) => go(*a, cells, &mut f),
-            Numeric::I32(a) => go(*a, cells, &mut f),
-            Numeric::I64(a) => go(*a, cells, &mut f),
-            Numeric::U8(a) => go(*a, cells, &mut f),
-            Numeric::U16(a) => go(*a, cells, &mut f),
-            Numeric::U32(a) => go(*a, cells, &mut f),
-            Numeric::U64(a) => go(*a, cells, &mut f),
-            Numeric::F32(a) => go(*a, cells, &mut f),
-            Numeric::F64(a) => go(*a, cells, &mut f),
-            Numeric::Null(_) => for_each_kept(cells, |row, cell| f(row, cell, None)),
-        }
+        numeric_match!(self, a => go(a, cells, &mut f), _len => for_each_kept(cells, |row, cell| f(row, cell, None)))
     }
 }
 
