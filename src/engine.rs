@@ -18,11 +18,12 @@ use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::cells::CellIndex;
 use crate::entity::{DynEntity, WalkCtx};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ingest::{find_column, Diagnostics, Issue};
-use crate::keys::{self, fast_map, KeyColumn, KeyTuples, KeyValue, SKIP};
+use crate::keys::{self, KeyColumn, KeyTuples, KeyValue, SKIP};
 use crate::period::{in_year_range, DateReader, PeriodUnit, Periods, MAX_DAY, MIN_DAY, NULL_DAY};
 use crate::registry::{self, Built};
 
@@ -609,8 +610,7 @@ struct Accumulator {
     key_index: hashbrown::HashTable<(u64, u32)>,
     key_hasher: foldhash::fast::FixedState,
     keys: KeyTuples,
-    cell_index: hashbrown::HashMap<(u32, i32), u32, foldhash::fast::FixedState>,
-    cells: Vec<(u32, i32)>,
+    cells: CellIndex,
     states: Vec<Box<dyn Any + Send>>,
     /// Customer histories of each per-customer KPI.
     histories: Vec<Box<dyn Any + Send>>,
@@ -626,8 +626,7 @@ impl Accumulator {
             key_index: hashbrown::HashTable::with_capacity(1024),
             key_hasher: foldhash::fast::FixedState::with_seed(0x6b70_6966),
             keys: KeyTuples::new(plan.keys.len()),
-            cell_index: fast_map(1024),
-            cells: Vec::new(),
+            cells: CellIndex::new(),
             states: plan.kpis.iter().map(|b| b.kpi.new_states(0)).collect(),
             histories: plan.entities.iter().map(|b| b.kpi.new_history()).collect(),
             diag: Diagnostics::default(),
@@ -680,7 +679,6 @@ impl Accumulator {
         let new_cells: usize = chunks.iter().map(|c| c.cells.len()).sum();
         self.key_index.reserve(new_keys, |&(h, _)| h);
         self.keys.reserve(new_keys);
-        self.cell_index.reserve(new_cells);
         self.cells.reserve(new_cells);
         for chunk in chunks {
             key_maps.push(self.map_keys(chunk.keys));
@@ -704,7 +702,7 @@ impl Accumulator {
         }
         trace.lap("  map keys");
         let parallel = parallel();
-        let Accumulator { cell_index, cells, states, histories, .. } = self;
+        let Accumulator { cells, states, histories, .. } = self;
         // The customer histories take the window's visits while the cells get
         // global ids and the KPIs' states take the window: they share nothing.
         let take_visits = || {
@@ -723,17 +721,7 @@ impl Accumulator {
                 .iter()
                 .zip(&key_maps)
                 .map(|(local, key_map)| {
-                    local
-                        .iter()
-                        .map(|&(k, p)| {
-                            let cell = (key_map[k as usize], p);
-                            let next = cells.len() as u32;
-                            *cell_index.entry(cell).or_insert_with(|| {
-                                cells.push(cell);
-                                next
-                            })
-                        })
-                        .collect()
+                    local.iter().map(|&(k, p)| cells.id((key_map[k as usize], p))).collect()
                 })
                 .collect();
             // Each KPI takes the window on its own, in chunk order (so the
@@ -930,7 +918,7 @@ fn encode_partial(plan: &Plan, request: &Request, acc: &Accumulator) -> Result<V
         request: serde_json::to_string(&request).map_err(|e| internal(&e))?,
         key_fields: serde_json::to_string(&plan.key_fields()).map_err(|e| internal(&e))?,
         keys: acc.keys.to_boxed(),
-        cells: acc.cells.clone(),
+        cells: acc.cells.cells().to_vec(),
         states: plan
             .kpis
             .iter()
@@ -1136,23 +1124,10 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         let wctx = WalkCtx::new(plan.periods, as_of, acc.day_range);
         let (parts, diag) = bound.kpi.walk_all(history, &wctx, &rank, parallel);
         acc.diag.merge(diag);
-        let walked_cells: usize = parts.iter().map(|p| p.cells.len()).sum();
-        acc.cell_index.reserve(walked_cells);
-        acc.cells.reserve(walked_cells);
         let (states, maps): (Vec<_>, Vec<Vec<u32>>) = parts
             .into_iter()
             .map(|part| {
-                let map = part
-                    .cells
-                    .into_iter()
-                    .map(|cell| {
-                        let next = acc.cells.len() as u32;
-                        *acc.cell_index.entry(cell).or_insert_with(|| {
-                            acc.cells.push(cell);
-                            next
-                        })
-                    })
-                    .collect();
+                let map = part.cells.into_iter().map(|cell| acc.cells.id(cell)).collect();
                 (part.states, map)
             })
             .unzip();
@@ -1179,11 +1154,11 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         bound.kpi.resize(states.as_mut(), n_cells);
     }
 
-    let order = output_order(&acc.cells, &rank);
+    let order = output_order(acc.cells.cells(), &rank);
 
     trace.lap("walk histories, order");
     // The key and period columns are built while the KPIs finalise.
-    let columns = || key_and_period_columns(plan, &acc.keys, &acc.cells, &order, as_of);
+    let columns = || key_and_period_columns(plan, &acc.keys, acc.cells.cells(), &order, as_of);
     let mut finals = || finalize_all(plan, &mut acc.states, &mut entity_states, &order, &ctx, parallel);
     let (keys_periods, all_arrays) =
         if parallel { rayon::join(columns, finals) } else { (columns(), finals()) };

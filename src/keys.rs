@@ -18,7 +18,7 @@ use hashbrown::HashMap;
 use crate::error::{Error, Result};
 use crate::ingest::find_column;
 
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 pub(crate) fn fast_map<K, V>(capacity: usize) -> FastMap<K, V> {
     HashMap::with_capacity_and_hasher(capacity, foldhash::fast::FixedState::with_seed(0x6b70_6966))

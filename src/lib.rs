@@ -9,6 +9,7 @@
 //! [`stats`]. The pyo3 binding ([`python`], behind the `python` feature) is a
 //! thin layer over [`engine::run`].
 
+pub(crate) mod cells;
 pub mod clv;
 pub mod demo;
 pub mod engine;
