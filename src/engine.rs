@@ -677,7 +677,8 @@ impl Accumulator {
         // Room for every key and cell the window may add, so the tables grow once.
         let new_keys: usize = chunks.iter().map(|c| c.keys.len()).sum();
         let new_cells: usize = chunks.iter().map(|c| c.cells.len()).sum();
-        self.key_index.reserve(new_keys, |&(h, _)| h);
+        // (Not the key index: chunks mostly repeat keys, and a table sized for
+        // every chunk key is many times too big to stay in cache.)
         self.keys.reserve(new_keys);
         self.cells.reserve(new_cells);
         for chunk in chunks {
