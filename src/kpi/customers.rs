@@ -14,9 +14,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    count_field, counts, interval_columns, value_field, values, with_interval, Estimate, Samples, Share,
-};
+use super::{count_field, counts, interval_columns, value_field, values, with_interval, Samples, Share};
 use crate::engine::{Ctx, State};
 use crate::entity::{CellSink, DynEntity, EntityKpi, Visit, WalkCtx};
 use crate::error::{Error, Result};
@@ -303,8 +301,7 @@ impl EntityKpi for RepeatPurchase {
             counts(states.iter().map(|s| s.eligible.n)),
             counts(states.iter().map(|s| s.eligible.hits)),
         ];
-        let rows: Vec<Estimate> = states.iter().map(|s| s.eligible.estimate(ctx.z)).collect();
-        out.extend(interval_columns(&rows));
+        out.extend(interval_columns(states.iter().map(|s| s.eligible.estimate(ctx.z))));
         if self.kaplan_meier {
             out.push(values(states.iter().map(|s| s.kaplan_meier())));
         }
@@ -378,13 +375,11 @@ impl EntityKpi for Retention {
             counts(states.iter().map(|s| s.previous.n)),
             counts(states.iter().map(|s| s.previous.hits)),
         ];
-        let rows: Vec<Estimate> = states.iter().map(|s| s.previous.estimate(ctx.z)).collect();
-        let churn: Vec<Estimate> = rows
-            .iter()
-            .map(|(v, ci)| (v.map(|x| 100.0 - x), ci.map(|(lo, hi)| (100.0 - hi, 100.0 - lo))))
-            .collect();
-        out.extend(interval_columns(&rows));
-        out.extend(interval_columns(&churn));
+        let retention = || states.iter().map(|s| s.previous.estimate(ctx.z));
+        let churn =
+            retention().map(|(v, ci)| (v.map(|x| 100.0 - x), ci.map(|(lo, hi)| (100.0 - hi, 100.0 - lo))));
+        out.extend(interval_columns(retention()));
+        out.extend(interval_columns(churn));
         out
     }
 }
@@ -641,8 +636,7 @@ impl EntityKpi for SelfServiceCustomers {
             counts(states.iter().map(|s| s.customers.n)),
             counts(states.iter().map(|s| s.customers.hits)),
         ];
-        let rows: Vec<Estimate> = states.iter().map(|s| s.customers.estimate(ctx.z)).collect();
-        out.extend(interval_columns(&rows));
+        out.extend(interval_columns(states.iter().map(|s| s.customers.estimate(ctx.z))));
         out
     }
 }

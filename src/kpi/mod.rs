@@ -29,17 +29,33 @@ pub(crate) fn counts(values: impl Iterator<Item = u64>) -> ArrayRef {
 
 /// A Float64 column where `None` (undefined, e.g. n = 0) becomes null, never NaN.
 pub(crate) fn values(values: impl Iterator<Item = Option<f64>>) -> ArrayRef {
-    // Values and validity written straight into their buffers (one pass, sized once).
-    let mut data = Vec::with_capacity(values.size_hint().0);
-    let mut valid = arrow_buffer::BooleanBufferBuilder::new(values.size_hint().0);
-    for v in values {
-        let v = v.filter(|x| x.is_finite());
-        data.push(v.unwrap_or(0.0));
-        valid.append(v.is_some());
+    let mut column = ValueColumn::with_capacity(values.size_hint().0);
+    values.for_each(|v| column.push(v));
+    column.finish()
+}
+
+/// A Float64 column built value by value: values and validity written
+/// straight into their buffers (one pass, sized once).
+struct ValueColumn {
+    data: Vec<f64>,
+    valid: arrow_buffer::BooleanBufferBuilder,
+}
+
+impl ValueColumn {
+    fn with_capacity(n: usize) -> Self {
+        ValueColumn { data: Vec::with_capacity(n), valid: arrow_buffer::BooleanBufferBuilder::new(n) }
     }
-    let nulls = arrow_buffer::NullBuffer::new(valid.finish());
-    let nulls = (nulls.null_count() > 0).then_some(nulls);
-    Arc::new(Float64Array::new(data.into(), nulls))
+    #[inline]
+    fn push(&mut self, v: Option<f64>) {
+        let v = v.filter(|x| x.is_finite());
+        self.data.push(v.unwrap_or(0.0));
+        self.valid.append(v.is_some());
+    }
+    fn finish(mut self) -> ArrayRef {
+        let nulls = arrow_buffer::NullBuffer::new(self.valid.finish());
+        let nulls = (nulls.null_count() > 0).then_some(nulls);
+        Arc::new(Float64Array::new(self.data.into(), nulls))
+    }
 }
 
 /// Point value and interval columns `name`, `name_ci_low`, `name_ci_high`.
@@ -50,13 +66,19 @@ pub(crate) fn with_interval(name: &str) -> [Field; 3] {
 /// A point value and its interval; `None` where undefined (e.g. n = 0).
 pub(crate) type Estimate = (Option<f64>, Option<(f64, f64)>);
 
-/// Three columns from (value, interval) pairs.
-pub(crate) fn interval_columns(rows: &[Estimate]) -> [ArrayRef; 3] {
-    [
-        values(rows.iter().map(|r| r.0)),
-        values(rows.iter().map(|r| r.1.map(|c| c.0))),
-        values(rows.iter().map(|r| r.1.map(|c| c.1))),
-    ]
+/// Three columns from (value, interval) pairs, taken one at a time: with a
+/// cell per input row, a vector of them all was tens of megabytes of fresh
+/// memory per KPI.
+pub(crate) fn interval_columns(rows: impl IntoIterator<Item = Estimate>) -> [ArrayRef; 3] {
+    let rows = rows.into_iter();
+    let n = rows.size_hint().0;
+    let mut columns = [(); 3].map(|_| ValueColumn::with_capacity(n));
+    for (value, interval) in rows {
+        columns[0].push(value);
+        columns[1].push(interval.map(|c| c.0));
+        columns[2].push(interval.map(|c| c.1));
+    }
+    columns.map(ValueColumn::finish)
 }
 
 /// A share: `hits` of `n` (Wilson interval), with nulls and bad rows counted aside.
@@ -86,8 +108,7 @@ impl Share {
 /// Output columns `name`, `name_ci_low`, `name_ci_high` for a list of shares.
 #[allow(dead_code)] // the order and service families use it
 pub(crate) fn share_columns(shares: impl Iterator<Item = Share>, z: f64) -> [ArrayRef; 3] {
-    let rows: Vec<Estimate> = shares.map(|s| s.estimate(z)).collect();
-    interval_columns(&rows)
+    interval_columns(shares.map(|s| s.estimate(z)))
 }
 
 /// All observed values of a measure (for exact percentiles). Merging

@@ -375,17 +375,14 @@ impl Kpi for RevenueKpi {
                     .map(|s| (self.params.volume.is_some() && s.volume_n > 0).then(|| s.volume.value())),
             ),
         ];
-        let tickets: Vec<_> = states
-            .iter()
-            .map(|s| {
-                if s.n == 0 {
-                    return (None, None);
-                }
-                let mean = s.revenue.value() / s.n as f64;
-                (Some(mean), stats::t_interval(mean, s.sd(), s.n, ctx.confidence))
-            })
-            .collect();
-        out.extend(interval_columns(&tickets));
+        let tickets = states.iter().map(|s| {
+            if s.n == 0 {
+                return (None, None);
+            }
+            let mean = s.revenue.value() / s.n as f64;
+            (Some(mean), stats::t_interval(mean, s.sd(), s.n, ctx.confidence))
+        });
+        out.extend(interval_columns(tickets));
         out
     }
 }

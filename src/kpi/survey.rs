@@ -268,49 +268,35 @@ impl Kpi for SurveyKpi {
         ];
         match self.kind {
             SurveyKind::Nps => {
-                let bands: Vec<(u64, u64, u64)> = states
-                    .iter()
-                    .map(|s| (s.count_between(0, 9, 10), s.count_between(0, 7, 8), s.count_between(0, 0, 6)))
-                    .collect();
-                out.push(counts(bands.iter().map(|b| b.0)));
-                out.push(counts(bands.iter().map(|b| b.1)));
-                out.push(counts(bands.iter().map(|b| b.2)));
-                let rows: Vec<_> = states
-                    .iter()
-                    .zip(&bands)
-                    .map(|(s, &(p, _, d))| {
-                        let n = s.n();
-                        let nps = (n > 0).then(|| 100.0 * (p as f64 - d as f64) / n as f64);
-                        (nps, stats::nps_interval(p, d, n, ctx.z))
-                    })
-                    .collect();
-                out.extend(interval_columns(&rows));
+                let bands = |s: &ScoreHistogram| {
+                    (s.count_between(0, 9, 10), s.count_between(0, 7, 8), s.count_between(0, 0, 6))
+                };
+                out.push(counts(states.iter().map(|s| bands(s).0)));
+                out.push(counts(states.iter().map(|s| bands(s).1)));
+                out.push(counts(states.iter().map(|s| bands(s).2)));
+                out.extend(interval_columns(states.iter().map(|s| {
+                    let (n, (p, _, d)) = (s.n(), bands(s));
+                    let nps = (n > 0).then(|| 100.0 * (p as f64 - d as f64) / n as f64);
+                    (nps, stats::nps_interval(p, d, n, ctx.z))
+                })));
             }
             _ => {
                 let (lo, hi) = (self.lo as f64, self.hi as f64);
-                let means: Vec<_> = states
-                    .iter()
-                    .map(|s| {
-                        let ms = s.mean_sd(self.lo);
-                        (
-                            ms.map(|m| m.0),
-                            ms.and_then(|(m, sd)| stats::t_interval(m, sd, s.n(), ctx.confidence))
-                                // A mean of scores cannot leave the scale.
-                                .map(|(a, b)| (a.max(lo), b.min(hi))),
-                        )
-                    })
-                    .collect();
-                out.extend(interval_columns(&means));
-                let shares: Vec<_> = states
-                    .iter()
-                    .map(|s| {
-                        let n = s.n();
-                        let top = s.count_between(self.lo, self.top_box_min, self.hi);
-                        let pct = (n > 0).then(|| 100.0 * top as f64 / n as f64);
-                        (pct, stats::wilson(top, n, ctx.z).map(|(a, b)| (100.0 * a, 100.0 * b)))
-                    })
-                    .collect();
-                out.extend(interval_columns(&shares));
+                out.extend(interval_columns(states.iter().map(|s| {
+                    let ms = s.mean_sd(self.lo);
+                    (
+                        ms.map(|m| m.0),
+                        ms.and_then(|(m, sd)| stats::t_interval(m, sd, s.n(), ctx.confidence))
+                            // A mean of scores cannot leave the scale.
+                            .map(|(a, b)| (a.max(lo), b.min(hi))),
+                    )
+                })));
+                out.extend(interval_columns(states.iter().map(|s| {
+                    let n = s.n();
+                    let top = s.count_between(self.lo, self.top_box_min, self.hi);
+                    let pct = (n > 0).then(|| 100.0 * top as f64 / n as f64);
+                    (pct, stats::wilson(top, n, ctx.z).map(|(a, b)| (100.0 * a, 100.0 * b)))
+                })));
             }
         }
         out
