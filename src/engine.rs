@@ -1142,20 +1142,25 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         }
     }
     let n_cells = acc.cells.len();
+    let order = output_order(acc.cells.cells(), &rank);
+    // The per-customer KPIs' states go straight to their output rows.
+    let mut position = vec![0u32; if plan.entities.is_empty() { 0 } else { n_cells }];
+    if !plan.entities.is_empty() {
+        order.iter().enumerate().for_each(|(row, &cell)| position[cell as usize] = row as u32);
+    }
     let mut entity_states: Vec<Box<dyn Any + Send>> = plan
         .entities
         .iter()
         .zip(walked)
         .map(|(bound, w)| match w {
-            Some((states, maps)) => bound.kpi.place(states, &maps, n_cells),
-            None => bound.kpi.place(Vec::new(), &[], n_cells),
+            Some((states, maps)) => bound.kpi.place(states, &maps, &position),
+            None => bound.kpi.place(Vec::new(), &[], &position),
         })
         .collect();
+    drop(position);
     for (bound, states) in plan.kpis.iter().zip(acc.states.iter_mut()) {
         bound.kpi.resize(states.as_mut(), n_cells);
     }
-
-    let order = output_order(acc.cells.cells(), &rank);
 
     trace.lap("walk histories, order");
     // The key and period columns are built while the KPIs finalise.
@@ -1221,7 +1226,7 @@ fn finalize_all(
         .collect();
     let finalize = |(is_entity, i, states): Job| {
         if is_entity {
-            plan.entities[i].kpi.finalize(states.as_mut(), order, ctx)
+            plan.entities[i].kpi.finalize(states.as_mut(), ctx)
         } else {
             plan.kpis[i].kpi.finalize(states.as_mut(), order, ctx)
         }

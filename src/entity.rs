@@ -172,11 +172,18 @@ pub trait DynEntity: Send + Sync {
         parallel: bool,
     ) -> (Vec<WalkPart>, Diagnostics);
     /// Merge the groups' states into global cells (`maps[i]` for group i), in a
-    /// vector of `len` states.
-    fn place(&self, parts: Vec<Box<dyn Any + Send>>, maps: &[Vec<u32>], len: usize) -> Box<dyn Any + Send>;
+    /// vector of `position.len()` states where cell c's state is at
+    /// `position[c]` (its output row): placed in output order, the states
+    /// need no second vector to be put in order.
+    fn place(
+        &self,
+        parts: Vec<Box<dyn Any + Send>>,
+        maps: &[Vec<u32>],
+        position: &[u32],
+    ) -> Box<dyn Any + Send>;
     fn fields(&self) -> Vec<Field>;
-    /// Puts the states in output order (see `engine::put_in_order`; `order` covers them all) and finalises them.
-    fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
+    /// Finalises the states [`DynEntity::place`] put in output order.
+    fn finalize(&self, states: &mut dyn Any, ctx: &Ctx) -> Vec<ArrayRef>;
 }
 
 /// The cells one group of customers' walks wrote, and their states.
@@ -480,14 +487,20 @@ impl<K: EntityKpi> DynEntity for K {
             .collect();
         (parts, diag)
     }
-    fn place(&self, parts: Vec<Box<dyn Any + Send>>, maps: &[Vec<u32>], len: usize) -> Box<dyn Any + Send> {
+    fn place(
+        &self,
+        parts: Vec<Box<dyn Any + Send>>,
+        maps: &[Vec<u32>],
+        position: &[u32],
+    ) -> Box<dyn Any + Send> {
+        let len = position.len();
         let mut placed = vec![K::State::default(); len];
         // A cell's first state moves in; states of the same cell from later groups merge.
         let mut filled = vec![false; len];
         for (states, map) in parts.into_iter().zip(maps) {
             let states = states.downcast::<Vec<K::State>>().expect("walk states of the KPI's own type");
             for (state, &m) in states.into_iter().zip(map) {
-                let m = m as usize;
+                let m = position[m as usize] as usize;
                 if std::mem::replace(&mut filled[m], true) {
                     placed[m].merge(&state);
                 } else {
@@ -500,9 +513,8 @@ impl<K: EntityKpi> DynEntity for K {
     fn fields(&self) -> Vec<Field> {
         EntityKpi::fields(self)
     }
-    fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
+    fn finalize(&self, states: &mut dyn Any, ctx: &Ctx) -> Vec<ArrayRef> {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
-        crate::engine::put_in_order(all, order);
         let refs: Vec<&K::State> = all.iter().collect();
         EntityKpi::finalize(self, &refs, ctx)
     }

@@ -34,26 +34,45 @@ pub(crate) fn values(values: impl Iterator<Item = Option<f64>>) -> ArrayRef {
     column.finish()
 }
 
-/// A Float64 column built value by value: values and validity written
-/// straight into their buffers (one pass, sized once).
+/// A Float64 column built value by value: values and validity bits written
+/// straight into their buffers (one pass, sized once; the bits a word at a
+/// time, which a bit builder's per-value bookkeeping cost as much as the values).
 struct ValueColumn {
     data: Vec<f64>,
-    valid: arrow_buffer::BooleanBufferBuilder,
+    words: Vec<u64>,
+    word: u64,
+    valid: usize,
 }
 
 impl ValueColumn {
     fn with_capacity(n: usize) -> Self {
-        ValueColumn { data: Vec::with_capacity(n), valid: arrow_buffer::BooleanBufferBuilder::new(n) }
+        ValueColumn {
+            data: Vec::with_capacity(n),
+            words: Vec::with_capacity(n.div_ceil(64)),
+            word: 0,
+            valid: 0,
+        }
     }
     #[inline]
     fn push(&mut self, v: Option<f64>) {
         let v = v.filter(|x| x.is_finite());
+        let i = self.data.len();
         self.data.push(v.unwrap_or(0.0));
-        self.valid.append(v.is_some());
+        self.word |= u64::from(v.is_some()) << (i % 64);
+        self.valid += usize::from(v.is_some());
+        if i % 64 == 63 {
+            self.words.push(std::mem::take(&mut self.word));
+        }
     }
     fn finish(mut self) -> ArrayRef {
-        let nulls = arrow_buffer::NullBuffer::new(self.valid.finish());
-        let nulls = (nulls.null_count() > 0).then_some(nulls);
+        let len = self.data.len();
+        if len % 64 != 0 {
+            self.words.push(self.word);
+        }
+        let nulls = (self.valid < len).then(|| {
+            let bits = arrow_buffer::BooleanBuffer::new(arrow_buffer::Buffer::from_vec(self.words), 0, len);
+            arrow_buffer::NullBuffer::new(bits)
+        });
         Arc::new(Float64Array::new(self.data.into(), nulls))
     }
 }
@@ -140,6 +159,24 @@ impl Samples {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::Array;
+
+    #[test]
+    fn value_columns_null_what_is_undefined() {
+        // Across word boundaries: every third value missing, one infinite.
+        let input: Vec<Option<f64>> = (0..200)
+            .map(|i| if i == 130 { Some(f64::INFINITY) } else { (i % 3 != 0).then_some(i as f64) })
+            .collect();
+        let column = values(input.iter().copied());
+        let column = column.as_any().downcast_ref::<Float64Array>().unwrap();
+        let got: Vec<Option<f64>> = column.iter().collect();
+        let want: Vec<Option<f64>> = input.iter().map(|v| v.filter(|x| x.is_finite())).collect();
+        assert_eq!(got, want);
+        assert_eq!(column.null_count(), 67 + 1);
+        let full = values((0..64).map(|i| Some(i as f64)));
+        assert!(full.nulls().is_none());
+        assert_eq!(values(std::iter::empty()).len(), 0);
+    }
 
     #[test]
     fn share_and_samples() {
