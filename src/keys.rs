@@ -24,6 +24,22 @@ pub(crate) fn fast_map<K, V>(capacity: usize) -> FastMap<K, V> {
     HashMap::with_capacity_and_hasher(capacity, foldhash::fast::FixedState::with_seed(0x6b70_6966))
 }
 
+/// A chunk's map that reaches `PROBE_ROWS / 2` values within its first
+/// `PROBE_ROWS` rows is judged to gain a value on most rows (see [`presize`]).
+const PROBE_ROWS: usize = 4096;
+
+/// Called with the map before inserting at `row` of `rows`: once the map
+/// holds `PROBE_ROWS / 2` values or more by row `PROBE_ROWS` (a key per customer,
+/// 10⁵ segments), it is sized at once for the values the rest of the chunk
+/// will add at that rate, instead of doubling and rehashing five more
+/// times; a map of a few hundred reps stays small, and in cache.
+#[inline]
+fn presize<K: Eq + std::hash::Hash, V>(map: &mut FastMap<K, V>, row: usize, rows: usize) {
+    if map.len() >= PROBE_ROWS / 2 && row <= PROBE_ROWS {
+        map.reserve((rows - row) * map.len() / row.max(1));
+    }
+}
+
 /// A string of at most 16 bytes as plain integers, for hashing and comparing
 /// without touching the bytes again: with its length known, two overlapping
 /// little-endian words (or half-words, or three bytes) cover it exactly, so
@@ -394,7 +410,7 @@ where
     let mut map: FastMap<Option<u64>, u32> = fast_map(64);
     let mut values = Vec::new();
     let nulls = a.nulls().filter(|n| n.null_count() > 0);
-    for (i, &v) in a.values().iter().enumerate() {
+    let mut encode = |map: &mut FastMap<Option<u64>, u32>, i: usize, v: T::Native| {
         let k = if nulls.is_some_and(|n| n.is_null(i)) { None } else { Some(v.bits()) };
         let next = values.len() as u32;
         let code = *map.entry(k).or_insert_with(|| {
@@ -402,6 +418,15 @@ where
             next
         });
         codes.push(code);
+    };
+    // Two loops, so that the rows after the probe pay no test for it.
+    let probe = PROBE_ROWS.min(a.len());
+    for (i, &v) in a.values()[..probe].iter().enumerate() {
+        encode(&mut map, i, v);
+    }
+    presize(&mut map, probe, a.len());
+    for (i, &v) in a.values().iter().enumerate().skip(probe) {
+        encode(&mut map, i, v);
     }
     values
 }
@@ -431,10 +456,10 @@ pub fn combine(a: &[u32], b: &[u32], card_b: usize, out: &mut Vec<u32>) -> Vec<(
         }
     } else {
         let mut map: FastMap<u64, u32> = fast_map(1024);
-        for (&x, &y) in a.iter().zip(b) {
+        let mut pair = |map: &mut FastMap<u64, u32>, x: u32, y: u32| {
             if x == SKIP || y == SKIP {
                 out.push(SKIP);
-                continue;
+                return;
             }
             let next = pairs.len() as u32;
             let code = *map.entry(((x as u64) << 32) | y as u64).or_insert_with(|| {
@@ -442,7 +467,12 @@ pub fn combine(a: &[u32], b: &[u32], card_b: usize, out: &mut Vec<u32>) -> Vec<(
                 next
             });
             out.push(code);
-        }
+        };
+        // Two loops, so that the rows after the probe pay no test for it.
+        let probe = PROBE_ROWS.min(a.len());
+        a[..probe].iter().zip(b).for_each(|(&x, &y)| pair(&mut map, x, y));
+        presize(&mut map, probe, a.len());
+        a[probe..].iter().zip(b.iter().skip(probe)).for_each(|(&x, &y)| pair(&mut map, x, y));
     }
     pairs
 }
@@ -759,6 +789,24 @@ mod tests {
         assert_eq!(tuples.len(), 4);
         assert_eq!(tuples.get(codes[2] as usize), &[KeyValue::Null, KeyValue::Int(1)]);
         assert_eq!(KeyTuples::from_boxed(2, &tuples.to_boxed()).get(3), tuples.get(3));
+    }
+
+    #[test]
+    fn many_distinct_integers_encode_like_a_plain_map() {
+        // Mostly new values in the probe rows (the map is sized up), with nulls and repeats.
+        let values: Vec<Option<i64>> =
+            (0..20_000i64).map(|i| if i % 97 == 0 { None } else { Some((i * 7919) % 15_000) }).collect();
+        let array = arrow_array::Int64Array::from(values.clone());
+        let mut codes = Vec::new();
+        let distinct = encode_column(&array, &mut codes);
+        let mut plain = std::collections::HashMap::new();
+        for (v, &code) in values.iter().zip(&codes) {
+            let next = plain.len() as u32;
+            assert_eq!(*plain.entry(*v).or_insert(next), code);
+            let want = v.map_or(KeyValue::Null, KeyValue::Int);
+            assert_eq!(distinct[code as usize], want);
+        }
+        assert_eq!(distinct.len(), plain.len());
     }
 
     #[test]
