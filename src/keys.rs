@@ -584,15 +584,24 @@ pub fn rank(keys: &KeyTuples) -> Vec<u32> {
     };
     let single_int = (0..n).all(|i| matches!(single(i), Some(KeyValue::Int(_) | KeyValue::Null)));
     if single_int && n > 1 {
-        // Null last: as i128 above every i64.
-        let mut pairs: Vec<(i128, u32)> = (0..n)
-            .map(|i| match single(i) {
-                Some(KeyValue::Int(v)) => (i128::from(*v), i as u32),
-                _ => (i128::MAX, i as u32),
-            })
-            .collect();
-        pairs.sort_unstable();
-        return ranks(pairs.into_iter().map(|(_, i)| i), n);
+        // Each i64 as a u64 of the same order (sign bit flipped); nulls last,
+        // in id order. With a key per row (10⁶ segments) this sort is a
+        // phase of its own: on both threads.
+        let mut nulls = Vec::new();
+        let mut pairs: Vec<(u64, u32)> = Vec::with_capacity(n);
+        for i in 0..n {
+            match single(i) {
+                Some(KeyValue::Int(v)) => pairs.push(((*v as u64) ^ (1 << 63), i as u32)),
+                _ => nulls.push(i as u32),
+            }
+        }
+        if pairs.len() > 1 << 16 && crate::engine::parallel() {
+            use rayon::slice::ParallelSliceMut;
+            pairs.par_sort_unstable();
+        } else {
+            pairs.sort_unstable();
+        }
+        return ranks(pairs.into_iter().map(|(_, i)| i).chain(nulls), n);
     }
     let single_str = (0..n).all(|i| matches!(single(i), Some(KeyValue::Str(_) | KeyValue::Null)));
     if single_str && n > 1 {
@@ -820,6 +829,26 @@ mod tests {
         skip_a[5] = SKIP;
         combine(&skip_a, &b, 7, &mut out);
         assert_eq!(out[5], SKIP);
+    }
+
+    #[test]
+    fn rank_of_many_integers_matches_a_plain_sort() {
+        // Above the parallel-sort threshold, with extremes, repeats' neighbours and nulls.
+        let values: Vec<KeyValue> = (0..100_000i64)
+            .map(|i| match i % 1000 {
+                0 => KeyValue::Null,
+                1 => KeyValue::Int(i64::MIN + i),
+                2 => KeyValue::Int(i64::MAX - i),
+                _ => KeyValue::Int((i * 2_654_435_761) % 1_000_003 - 500_000),
+            })
+            .collect();
+        let keys = KeyTuples { width: 1, len: values.len(), values: values.clone() };
+        let mut want: Vec<u32> = (0..values.len() as u32).collect();
+        want.sort_by(|&a, &b| values[a as usize].cmp(&values[b as usize]).then(a.cmp(&b)));
+        let rank = rank(&keys);
+        for (r, &id) in want.iter().enumerate() {
+            assert_eq!(rank[id as usize] as usize, r);
+        }
     }
 
     #[test]
