@@ -1143,11 +1143,8 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
     }
     let n_cells = acc.cells.len();
     let order = output_order(acc.cells.cells(), &rank);
-    // The per-customer KPIs' states go straight to their output rows.
-    let mut position = vec![0u32; if plan.entities.is_empty() { 0 } else { n_cells }];
-    if !plan.entities.is_empty() {
-        order.iter().enumerate().for_each(|(row, &cell)| position[cell as usize] = row as u32);
-    }
+    // The per-customer KPIs' states go straight to their output rows: cell c's is row position[c].
+    let position = if plan.entities.is_empty() { Vec::new() } else { inverse(&order) };
     let mut entity_states: Vec<Box<dyn Any + Send>> = plan
         .entities
         .iter()
@@ -1296,6 +1293,13 @@ fn key_and_period_columns(
     columns.push(Arc::new(start.finish()));
     columns.push(Arc::new(partial.finish()));
     (fields, columns)
+}
+
+/// The inverse of a permutation: `inverse(order)[order[i]] == i`.
+fn inverse(order: &[u32]) -> Vec<u32> {
+    let mut position = vec![0u32; order.len()];
+    order.iter().enumerate().for_each(|(row, &cell)| position[cell as usize] = row as u32);
+    position
 }
 
 /// Cells in output order, by (key rank, period): a counting sort by rank

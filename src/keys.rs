@@ -28,15 +28,14 @@ pub(crate) fn fast_map<K, V>(capacity: usize) -> FastMap<K, V> {
 /// `PROBE_ROWS` rows is judged to gain a value on most rows (see [`presize`]).
 const PROBE_ROWS: usize = 4096;
 
-/// Called with the map before inserting at `row` of `rows`: once the map
-/// holds `PROBE_ROWS / 2` values or more by row `PROBE_ROWS` (a key per customer,
-/// 10⁵ segments), it is sized at once for the values the rest of the chunk
-/// will add at that rate, instead of doubling and rehashing five more
+/// Called once, with the map of a chunk's first `probe` rows (of `rows`):
+/// a map that holds `PROBE_ROWS / 2` values or more by then (a key per
+/// customer, 10⁵ segments) is sized at once for the values the rest of the
+/// chunk will add at that rate, instead of doubling and rehashing five more
 /// times; a map of a few hundred reps stays small, and in cache.
-#[inline]
-fn presize<K: Eq + std::hash::Hash, V>(map: &mut FastMap<K, V>, row: usize, rows: usize) {
-    if map.len() >= PROBE_ROWS / 2 && row <= PROBE_ROWS {
-        map.reserve((rows - row) * map.len() / row.max(1));
+fn presize<K: Eq + std::hash::Hash, V>(map: &mut FastMap<K, V>, probe: usize, rows: usize) {
+    if map.len() >= PROBE_ROWS / 2 && probe > 0 {
+        map.reserve((rows - probe) * map.len() / probe);
     }
 }
 
