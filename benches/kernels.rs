@@ -3,7 +3,7 @@
 //! - `survey`: NPS + CSAT + CES per rep per quarter over demo responses;
 //! - `orders`: OTIF + order accuracy per rep per quarter over demo orders;
 //! - `keys`: segment-key encoding of one chunk (`keys::encode_keys`), and a whole
-//!   `run` (revenue per segment) over a million rows, with 10 and 100,000 segments.
+//!   `run` (revenue per segment) over a million rows, with 10, 666 and 100,000 segments.
 //!
 //! The data is generated once per bench, outside the timed loop. The side-by-side
 //! comparison with polars, DuckDB and pandas is `benchmarks/run.py`.
@@ -88,7 +88,7 @@ fn segmented(rows: usize, segments: usize) -> RecordBatch {
 fn keys(c: &mut Criterion) {
     let req = request(r#"{"kpis": [{"kind": "revenue", "params": {"volume": null}}], "by": ["segment"]}"#);
     let mut group = c.benchmark_group("keys");
-    for segments in [10, 100_000] {
+    for segments in [10, 666, 100_000] {
         let batch = segmented(KEY_ROWS, segments);
         let chunk = batch.column(0).slice(0, CHUNK_ROWS);
         group.throughput(Throughput::Elements(CHUNK_ROWS as u64));

@@ -205,6 +205,147 @@ pub(crate) fn key_out_type(dt: &DataType) -> Option<DataType> {
     })
 }
 
+/// Longest string [`encode_tiny_strings`] takes: its bytes and its length fit one u64.
+const TINY_MAX: usize = 7;
+/// A null row's tiny key, and an empty slot of [`TinyTable`]: no string has
+/// them (a tiny key's top byte is its length, at most 7).
+const TINY_NULL: u64 = u64::MAX;
+const TINY_EMPTY: u64 = u64::MAX - 1;
+
+/// Open-addressing table of tiny keys (linear probing, at most half full):
+/// one multiply, one load and one compare per row when the key is there.
+struct TinyTable {
+    /// (key, code) per slot; [`TINY_EMPTY`] keys mark empty slots.
+    slots: Vec<(u64, u32)>,
+    shift: u32,
+    len: usize,
+}
+
+impl TinyTable {
+    fn new(bits: u32) -> Self {
+        TinyTable { slots: vec![(TINY_EMPTY, 0); 1 << bits], shift: 64 - bits, len: 0 }
+    }
+
+    #[inline(always)]
+    fn home(&self, key: u64) -> usize {
+        // Folded 128-bit product: every key byte reaches the top bits.
+        let p = u128::from(key) * 0x9E37_79B9_7F4A_7C15;
+        (((p >> 64) as u64 ^ p as u64) >> self.shift) as usize
+    }
+
+    /// The key's code, or the empty slot where it goes.
+    #[inline(always)]
+    fn find(&self, key: u64) -> Result<u32, usize> {
+        let mask = self.slots.len() - 1;
+        let mut at = self.home(key);
+        loop {
+            let (k, code) = self.slots[at];
+            if k == key {
+                return Ok(code);
+            }
+            if k == TINY_EMPTY {
+                return Err(at);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Puts a new key in the empty slot `at` that [`TinyTable::find`] gave.
+    #[inline(never)]
+    fn insert(&mut self, at: usize, key: u64, code: u32) {
+        self.slots[at] = (key, code);
+        self.len += 1;
+        if self.len * 2 > self.slots.len() {
+            self.reserve(self.len);
+        }
+    }
+
+    /// Room for `keys` keys in all, at most half full (one rehash).
+    #[cold]
+    fn reserve(&mut self, keys: usize) {
+        let bits = (2 * keys + 1).next_power_of_two().trailing_zeros();
+        if bits <= 64 - self.shift {
+            return;
+        }
+        let old = std::mem::replace(self, TinyTable::new(bits));
+        self.len = old.len;
+        for (key, code) in old.slots.into_iter().filter(|&(k, _)| k != TINY_EMPTY) {
+            if let Err(at) = self.find(key) {
+                self.slots[at] = (key, code);
+            }
+        }
+    }
+}
+
+/// [`encode_column`] for a `Utf8`/`LargeUtf8` column whose values (null
+/// slots included) are all at most [`TINY_MAX`] bytes, as ids and codes
+/// mostly are ("R001", "C000101", "portal"); `None` for any other, left to
+/// [`encode_strings`]. Each value is read as one unaligned word masked to its
+/// length, with the length in the top byte: equal keys mean equal strings,
+/// without hashing or comparing bytes.
+fn encode_tiny_strings<O: arrow_array::OffsetSizeTrait>(
+    a: &arrow_array::GenericStringArray<O>,
+    codes: &mut Vec<u32>,
+) -> Option<Vec<KeyValue>> {
+    let offsets = a.value_offsets();
+    let data = a.value_data();
+    let key_at = |i: usize| -> Option<u64> {
+        let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
+        let n = end - start;
+        if n > TINY_MAX {
+            return None;
+        }
+        let word = match data.get(start..start + 8) {
+            Some(bytes) => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
+            None => {
+                // The last values of the buffer: fewer than 8 bytes follow them.
+                let mut bytes = [0u8; 8];
+                bytes[..n].copy_from_slice(&data[start..end]);
+                u64::from_le_bytes(bytes)
+            }
+        };
+        Some((word & ((1u64 << (8 * n)) - 1)) | ((n as u64) << 56))
+    };
+    let mut values = Vec::new();
+    let nulls = a.nulls().filter(|n| n.null_count() > 0);
+    let mut encode_rows = |table: &mut TinyTable, rows: std::ops::Range<usize>| -> Option<()> {
+        for i in rows {
+            let key = if nulls.is_some_and(|n| n.is_null(i)) { TINY_NULL } else { key_at(i)? };
+            let code = match table.find(key) {
+                Ok(code) => code,
+                Err(at) => {
+                    let code = values.len() as u32;
+                    values.push(if key == TINY_NULL {
+                        KeyValue::Null
+                    } else {
+                        KeyValue::Str(a.value(i).into())
+                    });
+                    table.insert(at, key, code);
+                    code
+                }
+            };
+            codes.push(code);
+        }
+        Some(())
+    };
+    let probe = a.len().min(PROBE_ROWS);
+    let mut table = TinyTable::new(11);
+    let tiny = encode_rows(&mut table, 0..probe).and_then(|()| {
+        if table.len >= PROBE_ROWS / 2 {
+            // A key on most rows so far (a key per customer): size the table
+            // once for the rest of the chunk (see presize).
+            table.reserve(table.len * a.len() / probe);
+        }
+        encode_rows(&mut table, probe..a.len())
+    });
+    if tiny.is_none() {
+        // A longer value: the caller starts again with encode_strings.
+        codes.clear();
+        return None;
+    }
+    Some(values)
+}
+
 /// Slots of [`encode_strings`]' cache of recent short keys (2^bits): enough
 /// for a chunk's reps or partners to mostly hit (64 KiB, set once per chunk).
 const CACHE_BITS: u32 = 11;
@@ -271,11 +412,13 @@ pub fn encode_column(array: &dyn Array, codes: &mut Vec<u32>) -> Vec<KeyValue> {
     match array.data_type() {
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
-            encode_strings(a.len(), a.nulls(), |i| a.value(i), codes)
+            encode_tiny_strings(a, codes)
+                .unwrap_or_else(|| encode_strings(a.len(), a.nulls(), |i| a.value(i), codes))
         }
         DataType::LargeUtf8 => {
             let a = array.as_string::<i64>();
-            encode_strings(a.len(), a.nulls(), |i| a.value(i), codes)
+            encode_tiny_strings(a, codes)
+                .unwrap_or_else(|| encode_strings(a.len(), a.nulls(), |i| a.value(i), codes))
         }
         DataType::Utf8View => {
             let a = array.as_string_view();
@@ -721,6 +864,55 @@ mod tests {
             }
             assert_ne!(short_key(&a), short_key(&format!("{a}a")));
             assert_ne!(short_key(&format!("{a}\0")), short_key(&a), "a trailing NUL is a byte");
+        }
+    }
+
+    /// Codes from `encode_column` against a plain first-appearance map.
+    fn check_codes(rows: &[Option<String>], array: &dyn Array) {
+        let mut codes = Vec::new();
+        let values = encode_column(array, &mut codes);
+        let mut seen: std::collections::HashMap<Option<&str>, u32> = std::collections::HashMap::new();
+        assert_eq!(codes.len(), rows.len());
+        for (row, &code) in rows.iter().zip(&codes) {
+            let next = seen.len() as u32;
+            assert_eq!(code, *seen.entry(row.as_deref()).or_insert(next), "{row:?}");
+            match (row, &values[code as usize]) {
+                (None, KeyValue::Null) => {}
+                (Some(s), KeyValue::Str(v)) => assert_eq!(s.as_str(), v.as_ref()),
+                (r, v) => panic!("row {r:?} got {v:?}"),
+            }
+        }
+        assert_eq!(values.len(), seen.len());
+    }
+
+    #[test]
+    fn tiny_string_keys_match_a_plain_map() {
+        // Values of 0 to 7 bytes (trailing NULs, a multibyte char), nulls,
+        // thousands of distinct values (the table grows and is presized), the
+        // buffer's last values (fewer than 8 bytes after them), a slice whose
+        // offsets do not start at 0, LargeUtf8, and a longer value late in
+        // the chunk (the encoder starts again on the general path).
+        let mut x = 7u64;
+        let mut next = move || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) as usize
+        };
+        let pool = ["", "a", "a\0", "\0a", "ab", "é", "R001", "R0010", "C000101", "portal\0", "1234567"];
+        for distinct in [3, 600, 20_000] {
+            let rows: Vec<Option<String>> = (0..30_000)
+                .map(|_| match next() % 50 {
+                    0 => None,
+                    1..=5 => Some(pool[next() % pool.len()].to_string()),
+                    _ => Some(format!("k{}", next() % distinct)),
+                })
+                .collect();
+            let utf8 = arrow_array::StringArray::from(rows.clone());
+            check_codes(&rows, &utf8);
+            check_codes(&rows[1_000..], &utf8.slice(1_000, rows.len() - 1_000));
+            check_codes(&rows, &arrow_array::LargeStringArray::from(rows.clone()));
+            let mut long = rows.clone();
+            long[25_000] = Some("a value longer than seven bytes".to_string());
+            check_codes(&long, &arrow_array::StringArray::from(long.clone()));
         }
     }
 
