@@ -279,15 +279,26 @@ fn counting_sort<'a, E: Copy + 'a, I: Iterator<Item = &'a Visit<E>>>(
     for k in 0..keys {
         starts[k + 1] += starts[k];
     }
+    // Written straight into the spare capacity: filling `out` first (as
+    // `resize` would) wrote every visit's bytes one more time.
     out.clear();
-    let Some(&first) = visits().next() else { return };
-    out.resize(starts[keys], first);
+    let total = starts[keys];
+    out.reserve(total);
+    let dst = &mut out.spare_capacity_mut()[..total];
     let mut next = starts[..keys].to_vec();
     for v in visits() {
         let slot = &mut next[key(v)];
-        out[*slot] = *v;
+        dst[*slot].write(*v);
         *slot += 1;
     }
+    // Key k's run is written from starts[k] up, one slot per visit: when it
+    // ends at starts[k + 1] for every k, all `total` slots are written.
+    assert!(
+        next.iter().zip(&starts[1..]).all(|(n, s)| n == s),
+        "counting sort: both passes saw the same visits"
+    );
+    // SAFETY: the first `total` slots are initialised (checked just above).
+    unsafe { out.set_len(total) };
 }
 
 /// The visits at positions `range` of the blocks laid end to end.
