@@ -1055,16 +1055,33 @@ fn scan(
     acc.as_of = ctx.as_of;
     let parallel = !FORKED.load(AtomicOrdering::Relaxed);
     let mut trace = Trace::start();
+    // The previous window, scanned and not yet absorbed: it is absorbed while
+    // this one is scanned, so that neither waits for the other's slowest
+    // task (windows are still absorbed one after another, in order).
+    let mut scanned: Option<(Vec<ChunkOut>, Vec<RecordBatch>)> = None;
     for_each_window(batches, cancel, |window| {
-        let outs: Vec<ChunkOut> = if parallel {
-            window.par_iter().map(|b| process_chunk(plan, ctx, b)).collect()
-        } else {
-            window.iter().map(|b| process_chunk(plan, ctx, b)).collect()
+        let scan = || -> Vec<ChunkOut> {
+            if parallel {
+                window.par_iter().map(|b| process_chunk(plan, ctx, b)).collect()
+            } else {
+                window.iter().map(|b| process_chunk(plan, ctx, b)).collect()
+            }
         };
-        trace.lap("scan chunks");
-        acc.absorb(plan, ctx, outs, window);
-        trace.lap("absorb chunks");
+        let previous = scanned.take();
+        let acc = &mut acc;
+        let absorb = move || {
+            if let Some((outs, rows)) = previous {
+                acc.absorb(plan, ctx, outs, &rows);
+            }
+        };
+        let outs = if parallel { rayon::join(scan, absorb).0 } else { (absorb(), scan()).1 };
+        trace.lap("scan chunks, absorb the previous");
+        scanned = Some((outs, window.clone()));
     })?;
+    if let Some((outs, rows)) = scanned {
+        acc.absorb(plan, ctx, outs, &rows);
+        trace.lap("absorb the last chunks");
+    }
     Ok(acc)
 }
 
