@@ -339,7 +339,8 @@ fn encode_tiny_strings<O: arrow_array::OffsetSizeTrait>(
         encode_rows(&mut table, probe..a.len())
     });
     if tiny.is_none() {
-        // A longer value: the caller starts again with encode_strings.
+        // A longer value: the caller starts again with encode_strings, so a
+        // chunk of tiny values with one long one late is encoded twice.
         codes.clear();
         return None;
     }
