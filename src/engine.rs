@@ -817,22 +817,34 @@ pub fn run_with(
     cancel: Cancel,
 ) -> Result<Output> {
     let plan = Plan::new(request, &schema)?;
-    let acc = with_threads(request.threads, || {
-        let observed = plan.observed_dates(&schema, request.tz.as_deref())?;
-        if plan.as_of.is_some() || observed.is_empty() {
-            let ctx = plan.ctx.clone();
-            return scan(&plan, &ctx, batches, cancel);
-        }
-        // A KPI censors at "now": find the latest observed date first. The
-        // batches are kept (Arc'd buffers, no copy for in-memory input).
-        let kept: Vec<RecordBatch> = batches
-            .map(|b| b.map_err(|e| Error::param(format!("could not read the input: {e}"))))
-            .collect::<Result<_>>()?;
-        let as_of = latest_day(&kept, &observed);
-        let ctx = Ctx { as_of, ..plan.ctx.clone() };
-        scan(&plan, &ctx, kept.into_iter().map(Ok), cancel)
-    })?;
-    finish(&plan, request, acc)
+    // The whole call runs on the request's threads: the walks and finalising too, not only the scan.
+    with_threads(request.threads, || {
+        let acc = scan_all(&plan, request, schema, batches, cancel)?;
+        finish(&plan, request, acc)
+    })
+}
+
+/// [`scan`] with `as_of` resolved: given, or the latest observed date (which needs the data first).
+fn scan_all(
+    plan: &Plan,
+    request: &Request,
+    schema: SchemaRef,
+    batches: impl Iterator<Item = std::result::Result<RecordBatch, ArrowError>> + Send,
+    cancel: Cancel,
+) -> Result<Accumulator> {
+    let observed = plan.observed_dates(&schema, request.tz.as_deref())?;
+    if plan.as_of.is_some() || observed.is_empty() {
+        let ctx = plan.ctx.clone();
+        return scan(plan, &ctx, batches, cancel);
+    }
+    // A KPI censors at "now": find the latest observed date first. The
+    // batches are kept (Arc'd buffers, no copy for in-memory input).
+    let kept: Vec<RecordBatch> = batches
+        .map(|b| b.map_err(|e| Error::param(format!("could not read the input: {e}"))))
+        .collect::<Result<_>>()?;
+    let as_of = latest_day(&kept, &observed);
+    let ctx = Ctx { as_of, ..plan.ctx.clone() };
+    scan(plan, &ctx, kept.into_iter().map(Ok), cancel)
 }
 
 /// Run `f` on `threads` worker threads (default: rayon's global pool).
