@@ -197,8 +197,14 @@ pub struct WalkPart {
 /// own cache line among tens of thousands, and cost more than the walks.)
 const MAX_BUCKET_BITS: u32 = 10;
 
-/// Customers walked per parallel task (rounded to whole buckets).
+/// Customers walked per parallel task at most (rounded to whole buckets).
 const CUSTOMERS_PER_TASK: usize = 2048;
+/// A task also ends once it holds 1/TASKS_PER_WALK of all visits (and at
+/// least MIN_TASK_VISITS): customers are numbered in order of first
+/// appearance, so the biggest tend to share the first ids, and one task of
+/// 2048 of them held 2/3 of the demo's visits, walked on one thread.
+const TASKS_PER_WALK: usize = 32;
+const MIN_TASK_VISITS: usize = 1 << 15;
 
 /// The visits of a history split into buckets of consecutive customer ids
 /// (`customer >> bits`), stably. Each share (a consecutive run of the
@@ -230,11 +236,27 @@ impl<E: Copy + Send + Sync> Buckets<E> {
         Buckets { bits, count, shares }
     }
 
-    /// Groups of consecutive buckets, about [`CUSTOMERS_PER_TASK`] customers
-    /// each: the units of parallel walking (they depend on the data only).
+    /// Groups of consecutive buckets, the units of parallel walking: a group
+    /// ends at [`CUSTOMERS_PER_TASK`] customers or once it holds a
+    /// [`TASKS_PER_WALK`]th of the visits. They depend on the data only (not
+    /// on the thread count), so the walks' states merge alike however many threads run.
     fn groups(&self) -> Vec<std::ops::Range<usize>> {
-        let per_group = (CUSTOMERS_PER_TASK >> self.bits).max(1);
-        (0..self.count).step_by(per_group).map(|b| b..(b + per_group).min(self.count)).collect()
+        let max_buckets = (CUSTOMERS_PER_TASK >> self.bits).max(1);
+        let total: usize = self.shares.iter().map(|(visits, _)| visits.len()).sum();
+        let target = total.div_ceil(TASKS_PER_WALK).max(MIN_TASK_VISITS);
+        let mut groups = Vec::new();
+        let (mut start, mut visits) = (0, 0);
+        for b in 0..self.count {
+            visits += self.shares.iter().map(|(_, at)| at[b + 1] - at[b]).sum::<usize>();
+            if visits >= target || b + 1 - start == max_buckets {
+                groups.push(start..b + 1);
+                (start, visits) = (b + 1, 0);
+            }
+        }
+        if start < self.count {
+            groups.push(start..self.count);
+        }
+        groups
     }
 
     /// Call `f` with each customer's visits (in input order) of the buckets
@@ -571,10 +593,51 @@ mod tests {
             }
         }
         let none = Buckets::<u32>::new(&[], 0, true);
+        assert!(none.groups().is_empty());
         let mut calls = 0;
         for group in none.groups() {
             none.for_each_customer(group, &mut Vec::new(), &mut Vec::new(), |_| calls += 1);
         }
         assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn groups_split_big_customers_whatever_the_thread_count() {
+        // Customers 0-9 (the first ids, as first appearance gives big
+        // customers) hold 200,000 of 300,000 visits: 2048 customers a
+        // group would walk them in one task.
+        let visits: Vec<Visit<()>> = (0..300_000u32)
+            .map(|i| {
+                let customer = if i < 200_000 { i % 10 } else { 10 + i % 4_990 };
+                Visit { customer, key: 0, day: 0, event: () }
+            })
+            .collect();
+        let blocks: Vec<Vec<Visit<()>>> = visits.chunks(65_536).map(<[_]>::to_vec).collect();
+        let sizes = |b: &Buckets<()>, r: std::ops::Range<usize>| -> usize {
+            r.map(|k| b.shares.iter().map(|(_, at)| at[k + 1] - at[k]).sum::<usize>()).sum()
+        };
+        let mut first: Option<Vec<std::ops::Range<usize>>> = None;
+        for (parallel, threads) in [(false, 1), (true, 2), (true, 5)] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let buckets = pool.install(|| Buckets::new(&blocks, 5_000, parallel));
+            let groups = buckets.groups();
+            // Consecutive, covering every bucket, each visit once.
+            assert_eq!(groups.first().unwrap().start, 0);
+            assert!(groups.windows(2).all(|w| w[0].end == w[1].start));
+            assert_eq!(groups.last().unwrap().end, buckets.count);
+            assert_eq!(groups.iter().map(|g| sizes(&buckets, g.clone())).sum::<usize>(), 300_000);
+            // No group goes on past the target visits.
+            for g in &groups {
+                assert!(sizes(&buckets, g.start..g.end - 1) < MIN_TASK_VISITS, "{g:?}");
+            }
+            // The big customers' bucket is a group of its own.
+            assert_eq!(groups[0], 0..1);
+            assert!(groups.len() >= 5, "{groups:?}");
+            // The data, not the thread count, decides the groups.
+            match &first {
+                None => first = Some(groups),
+                Some(f) => assert_eq!(&groups, f, "{threads} threads"),
+            }
+        }
     }
 }
