@@ -303,7 +303,7 @@ impl Kpi for Conversion {
             }
             ConversionKind::Lead => {
                 out.extend(share_columns(states.iter().map(|s| s.decided), ctx.z));
-                let summaries: Vec<_> = states.iter().map(|s| s.days.summary()).collect();
+                let summaries = Samples::summaries(states, |s| &s.days);
                 out.push(values(summaries.iter().map(|s| s.map(|x| x.0))));
                 out.push(values(summaries.iter().map(|s| s.map(|x| x.2))));
             }

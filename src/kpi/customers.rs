@@ -470,8 +470,8 @@ impl EntityKpi for PurchaseFrequency {
             counts(states.iter().map(|s| s.orders)),
             counts(states.iter().map(|s| s.customers)),
             values(states.iter().map(|s| (s.customers > 0).then(|| s.orders as f64 / s.customers as f64))),
-            values(states.iter().map(|s| s.gaps.summary().map(|x| x.0))),
-            values(states.iter().map(|s| s.recency.summary().map(|x| x.0))),
+            values(Samples::summaries(states, |s| &s.gaps).into_iter().map(|s| s.map(|x| x.0))),
+            values(Samples::summaries(states, |s| &s.recency).into_iter().map(|s| s.map(|x| x.0))),
         ]
     }
 }

@@ -154,6 +154,19 @@ impl Samples {
         let p90 = crate::stats::percentile_linear(&mut v, 0.9)?;
         Some((p50, p90, sum.value() / v.len() as f64))
     }
+
+    /// [`Samples::summary`] of each state's samples, states in parallel (each sorts its own).
+    pub fn summaries<S: Sync>(
+        states: &[&S],
+        samples: impl Fn(&S) -> &Samples + Sync,
+    ) -> Vec<Option<(f64, f64, f64)>> {
+        use rayon::prelude::*;
+        if crate::engine::parallel() {
+            states.par_iter().map(|s| samples(s).summary()).collect()
+        } else {
+            states.iter().map(|s| samples(s).summary()).collect()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -687,7 +687,7 @@ impl Kpi for SlaDuration {
     }
 
     fn finalize(&self, states: &[&SlaState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let summaries: Vec<_> = states.iter().map(|s| s.hours.summary()).collect();
+        let summaries = Samples::summaries(states, |s| &s.hours);
         let mut out = vec![
             counts(states.iter().map(|s| s.n)),
             counts(states.iter().map(|s| s.answered)),
