@@ -122,12 +122,11 @@ struct ChunkVisits<E> {
     visits: Vec<Visit<E>>,
 }
 
-/// All visits so far, with global customer and key ids: each chunk's visits
-/// stay in the vector the chunk made them in (in chunk order), so that the
-/// history never moves as it grows; the walk groups them by customer anyway.
+/// All visits so far, with global customer and key ids: one block per chunk
+/// (in chunk order), so that the history never moves as it grows.
 struct History<E> {
     index: hashbrown::HashMap<KeyValue, u32, foldhash::fast::FixedState>,
-    blocks: Vec<Vec<Visit<E>>>,
+    blocks: Vec<Block<E>>,
 }
 
 /// The object-safe face of [`EntityKpi`], implemented once for all of them.
@@ -192,48 +191,53 @@ pub struct WalkPart {
     pub states: Box<dyn Any + Send>,
 }
 
-/// At most 2^10 buckets of customers: partitioning writes to few places at
-/// once. (A counting sort straight by customer scattered every visit to its
-/// own cache line among tens of thousands, and cost more than the walks.)
-const MAX_BUCKET_BITS: u32 = 10;
+/// Customers are kept in 2^10 buckets by the low bits of their id (`customer
+/// % BUCKETS`): each chunk's visits are partitioned as the chunk is absorbed,
+/// while they are in cache, so that the walk finds a bucket's visits without
+/// a pass over the whole history. (Partitioning the whole history at the
+/// end wrote every visit once more, to fresh memory, at a tenth of a scan.)
+const BUCKET_BITS: u32 = 10;
+const BUCKETS: usize = 1 << BUCKET_BITS;
 
 /// Customers walked per parallel task at most (rounded to whole buckets).
 const CUSTOMERS_PER_TASK: usize = 2048;
 /// A task also ends once it holds 1/TASKS_PER_WALK of all visits (and at
-/// least MIN_TASK_VISITS): customers are numbered in order of first
-/// appearance, so the biggest tend to share the first ids, and one task of
-/// 2048 of them held 2/3 of the demo's visits, walked on one thread.
+/// least MIN_TASK_VISITS), so that a few big customers do not make one task
+/// walk most of the visits on one thread.
 const TASKS_PER_WALK: usize = 32;
 const MIN_TASK_VISITS: usize = 1 << 15;
 
-/// The visits of a history split into buckets of consecutive customer ids
-/// (`customer >> bits`), stably. Each share (a consecutive run of the
-/// visits, in input order; one per task) keeps its visits bucket by bucket
-/// with where each bucket starts, so bucket b is the concatenation of every
-/// share's bucket b, in input order.
-struct Buckets<E> {
-    bits: u32,
-    count: usize,
-    shares: Vec<(Vec<Visit<E>>, Vec<usize>)>,
+/// One chunk's visits (global ids), stably partitioned by bucket: bucket b
+/// is `visits[starts[b]..starts[b + 1]]`.
+struct Block<E> {
+    visits: Vec<Visit<E>>,
+    starts: Vec<usize>,
 }
 
-impl<E: Copy + Send + Sync> Buckets<E> {
-    fn new(blocks: &[Vec<Visit<E>>], customers: usize, parallel: bool) -> Self {
-        // ceil(log2(customers)) bits of customer id, of which the top MAX_BUCKET_BITS pick the bucket.
-        let id_bits = usize::BITS - customers.saturating_sub(1).leading_zeros();
-        let bits = id_bits.saturating_sub(MAX_BUCKET_BITS);
-        let count = customers.div_ceil(1 << bits);
-        let total: usize = blocks.iter().map(Vec::len).sum();
-        let tasks = if parallel { rayon::current_num_threads().clamp(1, 64) } else { 1 };
-        let share = |t: usize| {
-            let range = total * t / tasks..total * (t + 1) / tasks;
-            let (mut out, mut starts) = (Vec::new(), Vec::new());
-            let bucket = |v: &Visit<E>| (v.customer >> bits) as usize;
-            counting_sort(|| flat_range(blocks, range.clone()), count, bucket, &mut out, &mut starts);
-            (out, starts)
-        };
-        let shares = if tasks > 1 { (0..tasks).into_par_iter().map(share).collect() } else { vec![share(0)] };
-        Buckets { bits, count, shares }
+impl<E: Copy> Block<E> {
+    fn new(visits: &[Visit<E>]) -> Self {
+        let (mut sorted, mut starts) = (Vec::new(), Vec::new());
+        let bucket = |v: &Visit<E>| v.customer as usize % BUCKETS;
+        counting_sort(|| visits.iter(), BUCKETS, bucket, &mut sorted, &mut starts);
+        Block { visits: sorted, starts }
+    }
+
+    fn bucket(&self, b: usize) -> &[Visit<E>] {
+        &self.visits[self.starts[b]..self.starts[b + 1]]
+    }
+}
+
+/// The blocks of a history seen bucket by bucket: bucket b's visits are
+/// every block's bucket b, in chunk order, so in input order.
+struct Buckets<'a, E> {
+    blocks: &'a [Block<E>],
+    /// Customers with the same bucket: ids b, b + BUCKETS, b + 2 BUCKETS, ...
+    per_bucket: usize,
+}
+
+impl<'a, E: Copy + Send + Sync> Buckets<'a, E> {
+    fn new(blocks: &'a [Block<E>], customers: usize) -> Self {
+        Buckets { blocks, per_bucket: customers.div_ceil(BUCKETS) }
     }
 
     /// Groups of consecutive buckets, the units of parallel walking: a group
@@ -241,26 +245,30 @@ impl<E: Copy + Send + Sync> Buckets<E> {
     /// [`TASKS_PER_WALK`]th of the visits. They depend on the data only (not
     /// on the thread count), so the walks' states merge alike however many threads run.
     fn groups(&self) -> Vec<std::ops::Range<usize>> {
-        let max_buckets = (CUSTOMERS_PER_TASK >> self.bits).max(1);
-        let total: usize = self.shares.iter().map(|(visits, _)| visits.len()).sum();
+        let total: usize = self.blocks.iter().map(|b| b.visits.len()).sum();
+        if total == 0 {
+            return Vec::new();
+        }
+        let max_buckets = (CUSTOMERS_PER_TASK / self.per_bucket.max(1)).max(1);
         let target = total.div_ceil(TASKS_PER_WALK).max(MIN_TASK_VISITS);
         let mut groups = Vec::new();
         let (mut start, mut visits) = (0, 0);
-        for b in 0..self.count {
-            visits += self.shares.iter().map(|(_, at)| at[b + 1] - at[b]).sum::<usize>();
+        for b in 0..BUCKETS {
+            visits += self.blocks.iter().map(|block| block.bucket(b).len()).sum::<usize>();
             if visits >= target || b + 1 - start == max_buckets {
                 groups.push(start..b + 1);
                 (start, visits) = (b + 1, 0);
             }
         }
-        if start < self.count {
-            groups.push(start..self.count);
+        if start < BUCKETS {
+            groups.push(start..BUCKETS);
         }
         groups
     }
 
     /// Call `f` with each customer's visits (in input order) of the buckets
-    /// in `range`, customers in id order. `sorted` and `starts` are scratch.
+    /// in `range`, bucket by bucket, customers of a bucket in id order.
+    /// `sorted` and `starts` are scratch.
     fn for_each_customer(
         &self,
         range: std::ops::Range<usize>,
@@ -268,12 +276,11 @@ impl<E: Copy + Send + Sync> Buckets<E> {
         starts: &mut Vec<usize>,
         mut f: impl FnMut(&[Visit<E>]),
     ) {
-        let width = 1usize << self.bits;
+        let width = self.per_bucket;
         for b in range {
-            let parts = || self.shares.iter().flat_map(move |(visits, at)| &visits[at[b]..at[b + 1]]);
+            let parts = || self.blocks.iter().flat_map(move |block| block.bucket(b));
             // By customer within the bucket (small: it stays in cache).
-            let base = (b << self.bits) as u32;
-            counting_sort(parts, width, |v| (v.customer - base) as usize, sorted, starts);
+            counting_sort(parts, width, |v| v.customer as usize / BUCKETS, sorted, starts);
             for c in 0..width {
                 if starts[c] < starts[c + 1] {
                     f(&sorted[starts[c]..starts[c + 1]]);
@@ -321,18 +328,6 @@ fn counting_sort<'a, E: Copy + 'a, I: Iterator<Item = &'a Visit<E>>>(
     );
     // SAFETY: the first `total` slots are initialised (checked just above).
     unsafe { out.set_len(total) };
-}
-
-/// The visits at positions `range` of the blocks laid end to end.
-fn flat_range<E>(blocks: &[Vec<Visit<E>>], range: std::ops::Range<usize>) -> impl Iterator<Item = &Visit<E>> {
-    let mut offset = 0;
-    blocks.iter().flat_map(move |block| {
-        let start = offset;
-        offset += block.len();
-        let lo = range.start.clamp(start, offset) - start;
-        let hi = range.end.clamp(start, offset) - start;
-        &block[lo..hi]
-    })
 }
 
 impl<K: EntityKpi> DynEntity for K {
@@ -409,7 +404,9 @@ impl<K: EntityKpi> DynEntity for K {
         for (customer, &id) in &history.index {
             customers[id as usize] = customer.clone();
         }
-        let visits = ChunkVisits { customers, visits: history.blocks.concat() };
+        let visits: Vec<Visit<K::Event>> =
+            history.blocks.iter().flat_map(|block| block.visits.iter().copied()).collect();
+        let visits = ChunkVisits { customers, visits };
         postcard::to_allocvec(&visits)
             .map_err(|e| crate::error::Error::Internal(format!("encoding customer histories: {e}")))
     }
@@ -451,21 +448,31 @@ impl<K: EntityKpi> DynEntity for K {
                     .collect()
             })
             .collect();
-        // Each chunk's visits are renumbered where they lie, and kept.
-        type Job<'a, E> = ((&'a mut Vec<Visit<E>>, &'a Vec<u32>), &'a Vec<u32>);
-        let renumber = |((chunk, customer_map), key_map): Job<K::Event>| {
+        // Each chunk's visits are renumbered where they lie and partitioned
+        // by bucket, in parallel across chunks.
+        type Job<'a, E> = ((Vec<Visit<E>>, &'a Vec<u32>), &'a Vec<u32>);
+        let block = |((mut chunk, customer_map), key_map): Job<K::Event>| {
             for v in chunk.iter_mut() {
                 v.customer = customer_map[v.customer as usize];
                 v.key = key_map[v.key as usize];
             }
+            Block::new(&chunk)
         };
-        let mut visits = visits;
+        let kept = |((visits, _), _): &Job<K::Event>| !visits.is_empty();
         if parallel && visits.len() > 1 {
-            visits.par_iter_mut().zip(customer_maps.par_iter()).zip(key_maps.par_iter()).for_each(renumber);
+            let blocks: Vec<_> = visits
+                .into_par_iter()
+                .zip(customer_maps.par_iter())
+                .zip(key_maps.par_iter())
+                .filter(kept)
+                .map(block)
+                .collect();
+            history.blocks.extend(blocks);
         } else {
-            visits.iter_mut().zip(customer_maps.iter()).zip(key_maps.iter()).for_each(renumber);
+            let blocks =
+                visits.into_iter().zip(customer_maps.iter()).zip(key_maps.iter()).filter(kept).map(block);
+            history.blocks.extend(blocks);
         }
-        history.blocks.extend(visits.into_iter().filter(|v| !v.is_empty()));
     }
     fn walk_all(
         &self,
@@ -476,10 +483,9 @@ impl<K: EntityKpi> DynEntity for K {
     ) -> (Vec<WalkPart>, Diagnostics) {
         let mut trace = crate::engine::Trace::start();
         let history = history.downcast::<History<K::Event>>().expect("history of the KPI's own type");
-        let customers = history.index.len();
-        let buckets = Buckets::new(&history.blocks, customers, parallel);
-        drop(history);
-        trace.lap("  group by customer");
+        let History { index, blocks } = *history;
+        let buckets = Buckets::new(&blocks, index.len());
+        drop(index);
         let walk_group = |group: std::ops::Range<usize>| {
             let mut sink = CellSink::new();
             let (mut sorted, mut starts) = (Vec::new(), Vec::new());
@@ -557,15 +563,20 @@ impl<K: EntityKpi> DynEntity for K {
 mod tests {
     use super::*;
 
+    /// The blocks a history would hold: one per chunk.
+    fn blocks<E: Copy>(chunks: &[&[Visit<E>]]) -> Vec<Block<E>> {
+        chunks.iter().map(|c| Block::new(c)).collect()
+    }
+
     #[test]
-    fn customers_come_out_whole_in_id_order_and_input_order() {
+    fn customers_come_out_whole_in_bucket_order_and_input_order() {
         // Skewed customers (one big one), in a scrambled order.
         let mut seed = 7u64;
         let mut next = || {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as u32
         };
-        // Fewer customers than buckets can hold, and more (several per bucket).
+        // Fewer customers than buckets, and more (several per bucket).
         for customers in [50u32, 5_000] {
             let visits: Vec<Visit<u32>> = (0..20_000)
                 .map(|i| {
@@ -573,71 +584,58 @@ mod tests {
                     Visit { customer, key: next() % 4, day: (next() % 100) as i32, event: i }
                 })
                 .collect();
+            // Bucket by bucket, customers of a bucket by id, each customer's visits in input order.
             let mut want = visits.clone();
-            want.sort_by_key(|v| v.customer);
+            want.sort_by_key(|v| (v.customer as usize % BUCKETS, v.customer));
             let events = |v: &[Visit<u32>]| v.iter().map(|v| (v.customer, v.event)).collect::<Vec<_>>();
-            // The history's blocks: one chunk's visits each, of uneven sizes.
-            let blocks: Vec<Vec<Visit<u32>>> =
-                [0, 1, 700, 2_000, 19_999, 20_000].windows(2).map(|w| visits[w[0]..w[1]].to_vec()).collect();
-            for (parallel, threads) in [(false, 1), (true, 2), (true, 5)] {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                let buckets = pool.install(|| Buckets::new(&blocks, customers as usize, parallel));
-                let (mut sorted, mut starts, mut got) = (Vec::new(), Vec::new(), Vec::new());
-                for group in buckets.groups() {
-                    buckets.for_each_customer(group, &mut sorted, &mut starts, |run| {
-                        assert!(run.iter().all(|v| v.customer == run[0].customer));
-                        got.extend(events(run));
-                    });
-                }
-                assert_eq!(got, events(&want), "{customers} customers, {threads} threads");
+            // One block per chunk, of uneven sizes.
+            let chunks: Vec<&[Visit<u32>]> =
+                [0, 1, 700, 2_000, 19_999, 20_000].windows(2).map(|w| &visits[w[0]..w[1]]).collect();
+            let blocks = blocks(&chunks);
+            let buckets = Buckets::new(&blocks, customers as usize);
+            let (mut sorted, mut starts, mut got) = (Vec::new(), Vec::new(), Vec::new());
+            for group in buckets.groups() {
+                buckets.for_each_customer(group, &mut sorted, &mut starts, |run| {
+                    assert!(run.iter().all(|v| v.customer == run[0].customer));
+                    got.extend(events(run));
+                });
             }
+            assert_eq!(got, events(&want), "{customers} customers");
         }
-        let none = Buckets::<u32>::new(&[], 0, true);
+        let none = Buckets::<u32>::new(&[], 0);
         assert!(none.groups().is_empty());
-        let mut calls = 0;
-        for group in none.groups() {
-            none.for_each_customer(group, &mut Vec::new(), &mut Vec::new(), |_| calls += 1);
-        }
-        assert_eq!(calls, 0);
+        let empty = blocks::<u32>(&[&[]]);
+        assert!(Buckets::new(&empty, 0).groups().is_empty());
     }
 
     #[test]
-    fn groups_split_big_customers_whatever_the_thread_count() {
-        // Customers 0-9 (the first ids, as first appearance gives big
-        // customers) hold 200,000 of 300,000 visits: 2048 customers a
-        // group would walk them in one task.
+    fn groups_split_big_customers() {
+        // Customers 0-9 (the first ids: first appearance gives big customers
+        // the first ids) hold 200,000 of 300,000 visits.
         let visits: Vec<Visit<()>> = (0..300_000u32)
             .map(|i| {
                 let customer = if i < 200_000 { i % 10 } else { 10 + i % 4_990 };
                 Visit { customer, key: 0, day: 0, event: () }
             })
             .collect();
-        let blocks: Vec<Vec<Visit<()>>> = visits.chunks(65_536).map(<[_]>::to_vec).collect();
-        let sizes = |b: &Buckets<()>, r: std::ops::Range<usize>| -> usize {
-            r.map(|k| b.shares.iter().map(|(_, at)| at[k + 1] - at[k]).sum::<usize>()).sum()
+        let chunks: Vec<&[Visit<()>]> = visits.chunks(65_536).collect();
+        let blocks = blocks(&chunks);
+        let buckets = Buckets::new(&blocks, 5_000);
+        let size = |r: std::ops::Range<usize>| -> usize {
+            r.map(|b| blocks.iter().map(|block| block.bucket(b).len()).sum::<usize>()).sum()
         };
-        let mut first: Option<Vec<std::ops::Range<usize>>> = None;
-        for (parallel, threads) in [(false, 1), (true, 2), (true, 5)] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let buckets = pool.install(|| Buckets::new(&blocks, 5_000, parallel));
-            let groups = buckets.groups();
-            // Consecutive, covering every bucket, each visit once.
-            assert_eq!(groups.first().unwrap().start, 0);
-            assert!(groups.windows(2).all(|w| w[0].end == w[1].start));
-            assert_eq!(groups.last().unwrap().end, buckets.count);
-            assert_eq!(groups.iter().map(|g| sizes(&buckets, g.clone())).sum::<usize>(), 300_000);
-            // No group goes on past the target visits.
-            for g in &groups {
-                assert!(sizes(&buckets, g.start..g.end - 1) < MIN_TASK_VISITS, "{g:?}");
-            }
-            // The big customers' bucket is a group of its own.
-            assert_eq!(groups[0], 0..1);
-            assert!(groups.len() >= 5, "{groups:?}");
-            // The data, not the thread count, decides the groups.
-            match &first {
-                None => first = Some(groups),
-                Some(f) => assert_eq!(&groups, f, "{threads} threads"),
-            }
+        let groups = buckets.groups();
+        // Consecutive, covering every bucket, each visit once.
+        assert_eq!(groups.first().unwrap().start, 0);
+        assert!(groups.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(groups.last().unwrap().end, BUCKETS);
+        assert_eq!(groups.iter().map(|g| size(g.clone())).sum::<usize>(), 300_000);
+        // No group goes on past the target visits: 20,000 visits of a big
+        // customer and the next bucket's reach 32,768.
+        for g in &groups {
+            assert!(size(g.start..g.end - 1) < MIN_TASK_VISITS, "{g:?}");
         }
+        assert!(groups.iter().all(|g| size(g.clone()) < 60_000), "{groups:?}");
+        assert!(groups.len() >= 5, "{groups:?}");
     }
 }
