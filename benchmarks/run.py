@@ -844,7 +844,9 @@ def engine_version(engine: str) -> str:
     try:
         return version(engine)
     except PackageNotFoundError:
-        return "?"
+        # Not installed (e.g. a source tree on PYTHONPATH): the module's own version.
+        module = __import__(engine)
+        return str(getattr(module, "__version__", "?"))
 
 
 def worker(args: argparse.Namespace) -> None:
