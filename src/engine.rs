@@ -1127,7 +1127,13 @@ pub(crate) fn for_each_window(
     Ok(())
 }
 
+/// The pool size each `finish` ran with (tests only: `threads=` must cover it).
+#[cfg(test)]
+static FINISH_THREADS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+
 fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output> {
+    #[cfg(test)]
+    FINISH_THREADS.lock().unwrap().push(rayon::current_num_threads());
     if request.on_invalid == OnInvalid::Raise {
         if let Some(err) = acc.diag.to_error() {
             return Err(err);
@@ -1399,6 +1405,32 @@ mod tests {
     #[should_panic(expected = "permutation")]
     fn put_in_order_refuses_a_repeated_index() {
         put_in_order(&mut vec![String::from("a"), String::from("b")], &[1, 1]);
+    }
+
+    #[test]
+    fn threads_cover_the_walks_and_finalising() {
+        // Seven threads: a pool size no other test asks for, and not this machine's core count
+        // (the global pool's), which is what finishing used to run on.
+        let schema = Arc::new(Schema::new(vec![
+            arrow_schema::Field::new("customer_id", DataType::Int64, false),
+            arrow_schema::Field::new("ordered_at", DataType::Date32, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(arrow_array::Int64Array::from(vec![1, 2, 1])),
+                Arc::new(arrow_array::Date32Array::from(vec![19_000, 19_001, 19_010])),
+            ],
+        )
+        .unwrap();
+        let mut request = Request::from_json(
+            r#"{"kpis":[{"kind":"repeat_purchase_rate","params":{"customer":"customer_id"}}],"as_of":"2026-01-01"}"#,
+        )
+        .unwrap();
+        request.threads = Some(7);
+        let out = run(&request, schema, std::iter::once(Ok(batch))).unwrap();
+        assert_eq!(out.batch.num_rows(), 1);
+        assert!(FINISH_THREADS.lock().unwrap().contains(&7));
     }
 
     #[test]
