@@ -202,8 +202,8 @@ const BUCKETS: usize = 1 << BUCKET_BITS;
 /// A walking task ends once it holds 1/TASKS_PER_WALK of all visits (and at
 /// least MIN_TASK_VISITS): enough tasks to balance the threads, and few, as
 /// each task's cells are mapped to global cells one by one on one thread
-/// afterwards. (Tasks of at most 2048 customers made 1000 tasks of 12,000
-/// cells each at 100M orders, and that mapping outgrew the walks.)
+/// afterwards. (Tasks of at most 2048 customers made 1024 tasks of up to
+/// 12,000 cells each at 100M streamed orders: 20.0 s against 16.4 s now.)
 const TASKS_PER_WALK: usize = 32;
 const MIN_TASK_VISITS: usize = 1 << 15;
 
