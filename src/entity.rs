@@ -123,10 +123,46 @@ struct ChunkVisits<E> {
 }
 
 /// All visits so far, with global customer and key ids: one block per chunk
-/// (in chunk order), so that the history never moves as it grows.
+/// (in chunk order), so that the history never moves as it grows; the visits
+/// of small chunks wait in `pending` until they fill a block together.
 struct History<E> {
     index: hashbrown::HashMap<KeyValue, u32, foldhash::fast::FixedState>,
     blocks: Vec<Block<E>>,
+    pending: Vec<Visit<E>>,
+}
+
+impl<E: Copy> History<E> {
+    /// The blocks, the pending visits as the last one.
+    fn into_blocks(self) -> (Vec<Block<E>>, usize) {
+        let History { index, mut blocks, pending } = self;
+        if !pending.is_empty() {
+            blocks.push(Block::new(&pending));
+        }
+        (blocks, index.len())
+    }
+}
+
+/// Visits a block holds at least (but the last): a block's bucket starts
+/// take 8 KiB, which streamed batches of a few rows each would multiply.
+const MIN_BLOCK_VISITS: usize = 8 * BUCKETS;
+
+/// The chunks' visits (in order) cut into runs of at least
+/// [`MIN_BLOCK_VISITS`], each to become one block: a big chunk after no
+/// pending visits is a run as it is; smaller ones join `pending`, which
+/// keeps what is left over.
+fn block_runs<E: Copy>(pending: &mut Vec<Visit<E>>, chunks: Vec<Vec<Visit<E>>>) -> Vec<Vec<Visit<E>>> {
+    let mut runs = Vec::new();
+    for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+        if pending.is_empty() && chunk.len() >= MIN_BLOCK_VISITS {
+            runs.push(chunk);
+            continue;
+        }
+        pending.extend_from_slice(&chunk);
+        if pending.len() >= MIN_BLOCK_VISITS {
+            runs.push(std::mem::take(pending));
+        }
+    }
+    runs
 }
 
 /// The object-safe face of [`EntityKpi`], implemented once for all of them.
@@ -395,7 +431,7 @@ impl<K: EntityKpi> DynEntity for K {
         Box::new(ChunkVisits { customers, visits })
     }
     fn new_history(&self) -> Box<dyn Any + Send> {
-        Box::new(History::<K::Event> { index: fast_map(1024), blocks: Vec::new() })
+        Box::new(History::<K::Event> { index: fast_map(1024), blocks: Vec::new(), pending: Vec::new() })
     }
     fn encode_history(&self, history: &dyn Any) -> crate::Result<Vec<u8>> {
         let history = history.downcast_ref::<History<K::Event>>().expect("history of the KPI's own type");
@@ -403,8 +439,8 @@ impl<K: EntityKpi> DynEntity for K {
         for (customer, &id) in &history.index {
             customers[id as usize] = customer.clone();
         }
-        let visits: Vec<Visit<K::Event>> =
-            history.blocks.iter().flat_map(|block| block.visits.iter().copied()).collect();
+        let blocks = history.blocks.iter().flat_map(|block| block.visits.iter());
+        let visits: Vec<Visit<K::Event>> = blocks.chain(&history.pending).copied().collect();
         let visits = ChunkVisits { customers, visits };
         postcard::to_allocvec(&visits)
             .map_err(|e| crate::error::Error::Internal(format!("encoding customer histories: {e}")))
@@ -447,31 +483,25 @@ impl<K: EntityKpi> DynEntity for K {
                     .collect()
             })
             .collect();
-        // Each chunk's visits are renumbered where they lie and partitioned
-        // by bucket, in parallel across chunks.
-        type Job<'a, E> = ((Vec<Visit<E>>, &'a Vec<u32>), &'a Vec<u32>);
-        let block = |((mut chunk, customer_map), key_map): Job<K::Event>| {
+        // Each chunk's visits are renumbered where they lie, then partitioned
+        // by bucket (small chunks together), in parallel across chunks.
+        type Job<'a, E> = ((&'a mut Vec<Visit<E>>, &'a Vec<u32>), &'a Vec<u32>);
+        let renumber = |((chunk, customer_map), key_map): Job<K::Event>| {
             for v in chunk.iter_mut() {
                 v.customer = customer_map[v.customer as usize];
                 v.key = key_map[v.key as usize];
             }
-            Block::new(&chunk)
         };
-        let kept = |((visits, _), _): &Job<K::Event>| !visits.is_empty();
-        if parallel && visits.len() > 1 {
-            let blocks: Vec<_> = visits
-                .into_par_iter()
-                .zip(customer_maps.par_iter())
-                .zip(key_maps.par_iter())
-                .filter(kept)
-                .map(block)
-                .collect();
-            history.blocks.extend(blocks);
+        let mut visits = visits;
+        let runs = if parallel && visits.len() > 1 {
+            visits.par_iter_mut().zip(customer_maps.par_iter()).zip(key_maps.par_iter()).for_each(renumber);
+            let runs = block_runs(&mut history.pending, visits);
+            runs.par_iter().map(|run| Block::new(run)).collect::<Vec<_>>()
         } else {
-            let blocks =
-                visits.into_iter().zip(customer_maps.iter()).zip(key_maps.iter()).filter(kept).map(block);
-            history.blocks.extend(blocks);
-        }
+            visits.iter_mut().zip(customer_maps.iter()).zip(key_maps.iter()).for_each(renumber);
+            block_runs(&mut history.pending, visits).iter().map(|run| Block::new(run)).collect()
+        };
+        history.blocks.extend(runs);
     }
     fn walk_all(
         &self,
@@ -482,9 +512,8 @@ impl<K: EntityKpi> DynEntity for K {
     ) -> (Vec<WalkPart>, Diagnostics) {
         let mut trace = crate::engine::Trace::start();
         let history = history.downcast::<History<K::Event>>().expect("history of the KPI's own type");
-        let History { index, blocks } = *history;
-        let buckets = Buckets::new(&blocks, index.len());
-        drop(index);
+        let (blocks, customers) = history.into_blocks();
+        let buckets = Buckets::new(&blocks, customers);
         let walk_group = |group: std::ops::Range<usize>| {
             let mut sink = CellSink::new();
             let (mut sorted, mut starts) = (Vec::new(), Vec::new());
@@ -605,6 +634,33 @@ mod tests {
         assert!(none.groups().is_empty());
         let empty = blocks::<u32>(&[&[]]);
         assert!(Buckets::new(&empty, 0).groups().is_empty());
+    }
+
+    #[test]
+    fn small_chunks_share_blocks_in_order() {
+        let visit = |i: u32| Visit { customer: i, key: 0, day: 0, event: i };
+        let chunk = |from: u32, n: u32| (from..from + n).map(visit).collect::<Vec<_>>();
+        let small = (MIN_BLOCK_VISITS / 3) as u32;
+        let big = MIN_BLOCK_VISITS as u32;
+        let mut pending = Vec::new();
+        // Small chunks join until they fill a run; an empty chunk is skipped;
+        // a big chunk with pending visits joins them too.
+        let chunks = vec![chunk(0, small), chunk(small, 0), chunk(small, small), chunk(2 * small, big)];
+        let runs = block_runs(&mut pending, chunks);
+        let events = |v: &[Visit<u32>]| v.iter().map(|v| v.event).collect::<Vec<_>>();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(events(&runs[0]), (0..2 * small + big).collect::<Vec<_>>());
+        assert!(pending.is_empty());
+        // A big chunk alone is a run as it is; what is left over waits.
+        let runs = block_runs(&mut pending, vec![chunk(0, big), chunk(big, 5)]);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(events(&runs[0]), (0..big).collect::<Vec<_>>());
+        assert_eq!(events(&pending), (big..big + 5).collect::<Vec<_>>());
+        // Walked, the pending visits come last, as one more block.
+        let history = History { index: fast_map(8), blocks: blocks(&[&runs[0]]), pending };
+        let (all, _) = history.into_blocks();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all.iter().map(|b| b.visits.len()).sum::<usize>(), big as usize + 5);
     }
 
     #[test]
