@@ -100,6 +100,46 @@ pub(crate) fn interval_columns(rows: impl IntoIterator<Item = Estimate>) -> [Arr
     columns.map(ValueColumn::finish)
 }
 
+/// Count columns, then value columns, filled one state at a time: one pass
+/// over the states instead of one per column. With a cell per input row,
+/// each pass re-reads every state from memory (a histogram state is 104
+/// bytes: nps at a million cells read 100 MB per column).
+pub(crate) struct RowColumns {
+    counts: Vec<Vec<i64>>,
+    values: Vec<ValueColumn>,
+}
+
+impl RowColumns {
+    /// `counts` Int64 and `values` Float64 columns for `len` rows.
+    pub(crate) fn new(len: usize, counts: usize, values: usize) -> Self {
+        RowColumns {
+            counts: (0..counts).map(|_| Vec::with_capacity(len)).collect(),
+            values: (0..values).map(|_| ValueColumn::with_capacity(len)).collect(),
+        }
+    }
+    #[inline]
+    pub(crate) fn count(&mut self, column: usize, v: u64) {
+        self.counts[column].push(v as i64);
+    }
+    /// A value; `None` (or a non-finite value) becomes null.
+    #[inline]
+    pub(crate) fn value(&mut self, column: usize, v: Option<f64>) {
+        self.values[column].push(v);
+    }
+    /// A point value and its interval: value columns `column..column + 3`.
+    #[inline]
+    pub(crate) fn estimate(&mut self, column: usize, (value, interval): Estimate) {
+        self.values[column].push(value);
+        self.values[column + 1].push(interval.map(|c| c.0));
+        self.values[column + 2].push(interval.map(|c| c.1));
+    }
+    /// The count columns, then the value columns.
+    pub(crate) fn finish(self) -> Vec<ArrayRef> {
+        let counts = self.counts.into_iter().map(|c| Arc::new(Int64Array::from(c)) as ArrayRef);
+        counts.chain(self.values.into_iter().map(ValueColumn::finish)).collect()
+    }
+}
+
 /// A share: `hits` of `n` (Wilson interval), with nulls and bad rows counted aside.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Share {

@@ -14,9 +14,7 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    count_field, counts, interval_columns, share_columns, value_field, values, with_interval, Share,
-};
+use super::{count_field, counts, share_columns, value_field, with_interval, RowColumns, Share};
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{
@@ -364,26 +362,20 @@ impl Kpi for RevenueKpi {
     }
 
     fn finalize(&self, states: &[&RevenueState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.n)),
-            counts(states.iter().map(|s| s.missing)),
-            counts(states.iter().map(|s| s.invalid)),
-            values(states.iter().map(|s| (s.n > 0).then(|| s.revenue.value()))),
-            values(
-                states
-                    .iter()
-                    .map(|s| (self.params.volume.is_some() && s.volume_n > 0).then(|| s.volume.value())),
-            ),
-        ];
-        let tickets = states.iter().map(|s| {
-            if s.n == 0 {
-                return (None, None);
-            }
-            let mean = s.revenue.value() / s.n as f64;
-            (Some(mean), stats::t_interval(mean, s.sd(), s.n, ctx.confidence))
-        });
-        out.extend(interval_columns(tickets));
-        out
+        let mut out = RowColumns::new(states.len(), 3, 5);
+        for s in states {
+            out.count(0, s.n);
+            out.count(1, s.missing);
+            out.count(2, s.invalid);
+            out.value(0, (s.n > 0).then(|| s.revenue.value()));
+            out.value(1, (self.params.volume.is_some() && s.volume_n > 0).then(|| s.volume.value()));
+            let ticket = (s.n > 0).then(|| s.revenue.value() / s.n as f64);
+            out.estimate(
+                2,
+                (ticket, ticket.and_then(|mean| stats::t_interval(mean, s.sd(), s.n, ctx.confidence))),
+            );
+        }
+        out.finish()
     }
 }
 
@@ -1030,19 +1022,18 @@ impl Kpi for OtifKpi {
     }
 
     fn finalize(&self, states: &[&OtifState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.n)),
-            counts(states.iter().map(|s| s.due())),
-            counts(states.iter().map(|s| s.pending)),
-            counts(states.iter().map(|s| s.undelivered)),
-            counts(states.iter().map(|s| s.invalid)),
-        ];
-        let share =
-            |hits: fn(&OtifState) -> u64| states.iter().map(move |s| Share { hits: hits(s), n: s.due() });
-        out.extend(share_columns(share(|s| s.on_time), ctx.z));
-        out.extend(share_columns(share(|s| s.in_full), ctx.z));
-        out.extend(share_columns(share(|s| s.otif), ctx.z));
-        out
+        let mut out = RowColumns::new(states.len(), 5, 9);
+        for s in states {
+            let due = s.due();
+            [s.n, due, s.pending, s.undelivered, s.invalid]
+                .into_iter()
+                .enumerate()
+                .for_each(|(i, v)| out.count(i, v));
+            for (i, hits) in [s.on_time, s.in_full, s.otif].into_iter().enumerate() {
+                out.estimate(3 * i, Share { hits, n: due }.estimate(ctx.z));
+            }
+        }
+        out.finish()
     }
 }
 

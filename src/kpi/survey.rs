@@ -7,7 +7,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use super::{count_field, counts, interval_columns, with_interval};
+use super::{count_field, with_interval, RowColumns};
 use crate::engine::DynKpi;
 use crate::engine::{Ctx, Kpi, State};
 use crate::error::{Error, Result};
@@ -261,45 +261,36 @@ impl Kpi for SurveyKpi {
     }
 
     fn finalize(&self, states: &[&ScoreHistogram], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.n())),
-            counts(states.iter().map(|s| s.missing)),
-            counts(states.iter().map(|s| s.invalid)),
-        ];
-        match self.kind {
-            SurveyKind::Nps => {
-                let bands = |s: &ScoreHistogram| {
-                    (s.count_between(0, 9, 10), s.count_between(0, 7, 8), s.count_between(0, 0, 6))
-                };
-                out.push(counts(states.iter().map(|s| bands(s).0)));
-                out.push(counts(states.iter().map(|s| bands(s).1)));
-                out.push(counts(states.iter().map(|s| bands(s).2)));
-                out.extend(interval_columns(states.iter().map(|s| {
-                    let (n, (p, _, d)) = (s.n(), bands(s));
-                    let nps = (n > 0).then(|| 100.0 * (p as f64 - d as f64) / n as f64);
-                    (nps, stats::nps_interval(p, d, n, ctx.z))
-                })));
-            }
-            _ => {
-                let (lo, hi) = (self.lo as f64, self.hi as f64);
-                out.extend(interval_columns(states.iter().map(|s| {
-                    let ms = s.mean_sd(self.lo);
-                    (
-                        ms.map(|m| m.0),
-                        ms.and_then(|(m, sd)| stats::t_interval(m, sd, s.n(), ctx.confidence))
-                            // A mean of scores cannot leave the scale.
-                            .map(|(a, b)| (a.max(lo), b.min(hi))),
-                    )
-                })));
-                out.extend(interval_columns(states.iter().map(|s| {
-                    let n = s.n();
-                    let top = s.count_between(self.lo, self.top_box_min, self.hi);
-                    let pct = (n > 0).then(|| 100.0 * top as f64 / n as f64);
-                    (pct, stats::wilson(top, n, ctx.z).map(|(a, b)| (100.0 * a, 100.0 * b)))
-                })));
+        let nps = self.kind == SurveyKind::Nps;
+        // nps: n, missing, invalid, the three bands; nps and its interval.
+        // csat/ces: n, missing, invalid; mean, share and their intervals.
+        let mut out = RowColumns::new(states.len(), if nps { 6 } else { 3 }, if nps { 3 } else { 6 });
+        let (lo, hi) = (self.lo as f64, self.hi as f64);
+        for s in states {
+            let n = s.n();
+            out.count(0, n);
+            out.count(1, s.missing);
+            out.count(2, s.invalid);
+            if nps {
+                let (p, d) = (s.count_between(0, 9, 10), s.count_between(0, 0, 6));
+                out.count(3, p);
+                out.count(4, s.count_between(0, 7, 8));
+                out.count(5, d);
+                let value = (n > 0).then(|| 100.0 * (p as f64 - d as f64) / n as f64);
+                out.estimate(0, (value, stats::nps_interval(p, d, n, ctx.z)));
+            } else {
+                let ms = s.mean_sd(self.lo);
+                let interval = ms
+                    .and_then(|(m, sd)| stats::t_interval(m, sd, n, ctx.confidence))
+                    // A mean of scores cannot leave the scale.
+                    .map(|(a, b)| (a.max(lo), b.min(hi)));
+                out.estimate(0, (ms.map(|m| m.0), interval));
+                let top = s.count_between(self.lo, self.top_box_min, self.hi);
+                let pct = (n > 0).then(|| 100.0 * top as f64 / n as f64);
+                out.estimate(3, (pct, stats::wilson(top, n, ctx.z).map(|(a, b)| (100.0 * a, 100.0 * b))));
             }
         }
-        out
+        out.finish()
     }
 }
 
