@@ -14,7 +14,10 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use super::{count_field, counts, interval_columns, value_field, values, with_interval, Samples, Share};
+use super::{
+    count_field, counts, counts_and_share, interval_columns, value_field, values, with_interval, RowColumns,
+    Samples, Share,
+};
 use crate::engine::{Ctx, State};
 use crate::entity::{CellSink, DynEntity, EntityKpi, Visit, WalkCtx};
 use crate::error::{Error, Result};
@@ -295,17 +298,18 @@ impl EntityKpi for RepeatPurchase {
         f
     }
     fn finalize(&self, states: &[&RepeatState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.customers)),
-            counts(states.iter().map(|s| s.censored)),
-            counts(states.iter().map(|s| s.eligible.n)),
-            counts(states.iter().map(|s| s.eligible.hits)),
-        ];
-        out.extend(interval_columns(states.iter().map(|s| s.eligible.estimate(ctx.z))));
-        if self.kaplan_meier {
-            out.push(values(states.iter().map(|s| s.kaplan_meier())));
+        let mut out = RowColumns::new(states.len(), 4, if self.kaplan_meier { 4 } else { 3 });
+        for s in states {
+            [s.customers, s.censored, s.eligible.n, s.eligible.hits]
+                .into_iter()
+                .enumerate()
+                .for_each(|(i, v)| out.count(i, v));
+            out.estimate(0, s.eligible.estimate(ctx.z));
+            if self.kaplan_meier {
+                out.value(3, s.kaplan_meier());
+            }
         }
-        out
+        out.finish()
     }
 }
 
@@ -632,12 +636,7 @@ impl EntityKpi for SelfServiceCustomers {
         f
     }
     fn finalize(&self, states: &[&SelfServiceState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.customers.n)),
-            counts(states.iter().map(|s| s.customers.hits)),
-        ];
-        out.extend(interval_columns(states.iter().map(|s| s.customers.estimate(ctx.z))));
-        out
+        counts_and_share(states, |s| ([s.customers.n, s.customers.hits], s.customers), ctx.z)
     }
 }
 

@@ -140,6 +140,22 @@ impl RowColumns {
     }
 }
 
+/// The columns of a rate KPI in one pass: `N` counts, then the share and its
+/// interval (`row` gives a state's counts and share).
+pub(crate) fn counts_and_share<S, const N: usize>(
+    states: &[&S],
+    row: impl Fn(&S) -> ([u64; N], Share),
+    z: f64,
+) -> Vec<ArrayRef> {
+    let mut out = RowColumns::new(states.len(), N, 3);
+    for s in states {
+        let (counts, share) = row(s);
+        counts.into_iter().enumerate().for_each(|(i, v)| out.count(i, v));
+        out.estimate(0, share.estimate(z));
+    }
+    out.finish()
+}
+
 /// A share: `hits` of `n` (Wilson interval), with nulls and bad rows counted aside.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Share {
@@ -165,7 +181,6 @@ impl Share {
 }
 
 /// Output columns `name`, `name_ci_low`, `name_ci_high` for a list of shares.
-#[allow(dead_code)] // the order and service families use it
 pub(crate) fn share_columns(shares: impl Iterator<Item = Share>, z: f64) -> [ArrayRef; 3] {
     interval_columns(shares.map(|s| s.estimate(z)))
 }

@@ -14,7 +14,9 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use super::{count_field, counts, share_columns, value_field, with_interval, RowColumns, Share};
+use super::{
+    count_field, counts, counts_and_share, share_columns, value_field, with_interval, RowColumns, Share,
+};
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{
@@ -465,10 +467,7 @@ impl Kpi for SelfServiceKpi {
     }
 
     fn finalize(&self, states: &[&ChannelState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out =
-            vec![counts(states.iter().map(|s| s.share.n)), counts(states.iter().map(|s| s.missing))];
-        out.extend(share_columns(states.iter().map(|s| s.share), ctx.z));
-        out
+        counts_and_share(states, |s| ([s.share.n, s.missing], s.share), ctx.z)
     }
 }
 
@@ -555,13 +554,7 @@ impl Kpi for CrossSellKpi {
     }
 
     fn finalize(&self, states: &[&FlagState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.share.n)),
-            counts(states.iter().map(|s| s.missing)),
-            counts(states.iter().map(|s| s.invalid)),
-        ];
-        out.extend(share_columns(states.iter().map(|s| s.share), ctx.z));
-        out
+        counts_and_share(states, |s| ([s.share.n, s.missing, s.invalid], s.share), ctx.z)
     }
 }
 

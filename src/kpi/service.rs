@@ -15,7 +15,7 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use super::{count_field, counts, share_columns, value_field, values, with_interval, Samples, Share};
+use super::{count_field, counts_and_share, value_field, with_interval, RowColumns, Samples, Share};
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{
@@ -307,13 +307,7 @@ impl Kpi for FirstContactResolution {
     }
 
     fn finalize(&self, states: &[&RateState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.share.n)),
-            counts(states.iter().map(|s| s.missing)),
-            counts(states.iter().map(|s| s.invalid)),
-        ];
-        out.extend(share_columns(states.iter().map(|s| s.share), ctx.z));
-        out
+        counts_and_share(states, |s| ([s.share.n, s.missing, s.invalid], s.share), ctx.z)
     }
 }
 
@@ -382,13 +376,7 @@ impl Kpi for QuoteWinRate {
     }
 
     fn finalize(&self, states: &[&RateState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.share.n)),
-            counts(states.iter().map(|s| s.missing)),
-            counts(states.iter().map(|s| s.invalid)),
-        ];
-        out.extend(share_columns(states.iter().map(|s| s.share), ctx.z));
-        out
+        counts_and_share(states, |s| ([s.share.n, s.missing, s.invalid], s.share), ctx.z)
     }
 }
 
@@ -688,19 +676,18 @@ impl Kpi for SlaDuration {
 
     fn finalize(&self, states: &[&SlaState], ctx: &Ctx) -> Vec<ArrayRef> {
         let summaries = Samples::summaries(states, |s| &s.hours);
-        let mut out = vec![
-            counts(states.iter().map(|s| s.n)),
-            counts(states.iter().map(|s| s.answered)),
-            counts(states.iter().map(|s| s.n - s.answered)),
-            counts(states.iter().map(|s| s.pending)),
-            counts(states.iter().map(|s| s.sla.n)),
-            counts(states.iter().map(|s| s.invalid)),
-            values(summaries.iter().map(|s| s.map(|x| x.0))),
-            values(summaries.iter().map(|s| s.map(|x| x.1))),
-            values(summaries.iter().map(|s| s.map(|x| x.2))),
-        ];
-        out.extend(share_columns(states.iter().map(|s| s.sla), ctx.z));
-        out
+        let mut out = RowColumns::new(states.len(), 6, 6);
+        for (s, summary) in states.iter().zip(&summaries) {
+            [s.n, s.answered, s.n - s.answered, s.pending, s.sla.n, s.invalid]
+                .into_iter()
+                .enumerate()
+                .for_each(|(i, v)| out.count(i, v));
+            out.value(0, summary.map(|x| x.0));
+            out.value(1, summary.map(|x| x.1));
+            out.value(2, summary.map(|x| x.2));
+            out.estimate(3, s.sla.estimate(ctx.z));
+        }
+        out.finish()
     }
 }
 
