@@ -873,7 +873,7 @@ pub(crate) fn with_threads<T: Send>(
 
 const PARTIAL_MAGIC: &[u8; 4] = b"KPFP";
 /// Bumped whenever the encoding of a partial result changes.
-pub const PARTIAL_VERSION: u16 = 1;
+pub const PARTIAL_VERSION: u16 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct PartialData {

@@ -19,32 +19,79 @@ use crate::stats;
 /// Most points a scale may have (0-10 is 11).
 const MAX_POINTS: usize = 11;
 
+/// Slots of a [`ScoreHistogram`]: the scores, then null and invalid scores.
+const SLOTS: usize = MAX_POINTS + 2;
+const MISSING: usize = MAX_POINTS;
+const INVALID: usize = MAX_POINTS + 1;
+
 /// Counts of each score on the scale, plus null and invalid scores.
+///
+/// A count is `high[slot] * 2^32 + low[slot]`: 64 bytes a state where plain
+/// `u64` counts took 104 (with a cell per response the states are most of a
+/// call's memory, and every one is written, merged, moved and read). `high`
+/// exists only once a count of the cell passes 2^32 - 1, which a streamed
+/// call can reach.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScoreHistogram {
-    pub counts: [u64; MAX_POINTS],
-    pub missing: u64,
-    pub invalid: u64,
+    low: [u32; SLOTS],
+    high: Option<Box<[u64; SLOTS]>>,
 }
 
 impl State for ScoreHistogram {
     fn merge(&mut self, other: &Self) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
+        for slot in 0..SLOTS {
+            let sum = u64::from(self.low[slot]) + u64::from(other.low[slot]);
+            self.low[slot] = sum as u32;
+            let carry = (sum >> 32) + other.high.as_ref().map_or(0, |h| h[slot]);
+            if carry > 0 {
+                self.high.get_or_insert_with(Box::default)[slot] += carry;
+            }
         }
-        self.missing += other.missing;
-        self.invalid += other.invalid;
     }
 }
 
 impl ScoreHistogram {
+    /// Count one more in `slot`.
+    #[inline]
+    fn add(&mut self, slot: usize) {
+        let low = &mut self.low[slot];
+        if *low == u32::MAX {
+            self.carry(slot);
+        } else {
+            *low += 1;
+        }
+    }
+
+    #[cold]
+    fn carry(&mut self, slot: usize) {
+        self.low[slot] = 0;
+        self.high.get_or_insert_with(Box::default)[slot] += 1;
+    }
+
+    fn count(&self, slot: usize) -> u64 {
+        u64::from(self.low[slot]) + self.high.as_ref().map_or(0, |h| h[slot] << 32)
+    }
+
+    /// Count of the score at `index` (the scale's lowest score is index 0).
+    pub fn score_count(&self, index: usize) -> u64 {
+        self.count(index)
+    }
+
+    pub fn missing(&self) -> u64 {
+        self.count(MISSING)
+    }
+
+    pub fn invalid(&self) -> u64 {
+        self.count(INVALID)
+    }
+
     pub fn n(&self) -> u64 {
-        self.counts.iter().sum()
+        (0..MAX_POINTS).map(|i| self.count(i)).sum()
     }
 
     /// Responses whose score (scale offset `lo`) lies in `from..=to`.
     fn count_between(&self, lo: i64, from: i64, to: i64) -> u64 {
-        (from..=to).map(|s| self.counts[(s - lo) as usize]).sum()
+        (from..=to).map(|s| self.count((s - lo) as usize)).sum()
     }
 
     /// Mean and sample standard deviation of the scores.
@@ -52,8 +99,8 @@ impl ScoreHistogram {
         // Exact integer moments of the offsets from `lo` in one pass: no
         // cancellation in the variance, and no float work per bin.
         let (mut n, mut s1, mut s2) = (0u128, 0u128, 0u128);
-        for (i, &c) in self.counts.iter().enumerate() {
-            let (c, i) = (u128::from(c), i as u128);
+        for i in 0..MAX_POINTS {
+            let (c, i) = (u128::from(self.count(i)), i as u128);
             n += c;
             s1 += c * i;
             s2 += c * i * i;
@@ -234,11 +281,11 @@ impl Kpi for SurveyKpi {
         scores.for_each_kept(cells, |_, cell, score| {
             let state = &mut states[cell as usize];
             match score {
-                None => state.missing += 1,
+                None => state.add(MISSING),
                 // Whole numbers on the scale only: 7.5 or 11 is a data error, not a score.
-                Some(s) if s >= lo && s <= hi && is_whole(s) => state.counts[(s - lo) as usize] += 1,
+                Some(s) if s >= lo && s <= hi && is_whole(s) => state.add((s - lo) as usize),
                 Some(s) => {
-                    state.invalid += 1;
+                    state.add(INVALID);
                     diag.record(&self.params.score, &self.problem, || show_f64(s));
                 }
             }
@@ -269,8 +316,8 @@ impl Kpi for SurveyKpi {
         for s in states {
             let n = s.n();
             out.count(0, n);
-            out.count(1, s.missing);
-            out.count(2, s.invalid);
+            out.count(1, s.missing());
+            out.count(2, s.invalid());
             if nps {
                 let (p, d) = (s.count_between(0, 9, 10), s.count_between(0, 0, 6));
                 out.count(3, p);
@@ -353,7 +400,10 @@ mod tests {
     fn hist(pairs: &[(usize, u64)]) -> ScoreHistogram {
         let mut h = ScoreHistogram::default();
         for &(s, c) in pairs {
-            h.counts[s] = c;
+            h.low[s] = c as u32;
+            if c >> 32 > 0 {
+                h.high.get_or_insert_with(Box::default)[s] = c >> 32;
+            }
         }
         h
     }
@@ -361,13 +411,41 @@ mod tests {
     #[test]
     fn merge_adds_counts() {
         let mut a = hist(&[(10, 2), (0, 1)]);
-        a.missing = 1;
+        a.add(MISSING);
         let b = hist(&[(10, 1), (5, 4)]);
         a.merge(&b);
-        assert_eq!(a.counts[10], 3);
-        assert_eq!(a.counts[5], 4);
+        assert_eq!(a.score_count(10), 3);
+        assert_eq!(a.score_count(5), 4);
         assert_eq!(a.n(), 8);
-        assert_eq!(a.missing, 1);
+        assert_eq!((a.missing(), a.invalid()), (1, 0));
+    }
+
+    #[test]
+    fn counts_carry_past_u32() {
+        // Adding one at a time across 2^32.
+        let mut a = hist(&[(3, u64::from(u32::MAX) - 1)]);
+        (0..3).for_each(|_| a.add(3));
+        assert_eq!(a.score_count(3), (1 << 32) + 1);
+        assert_eq!(a.n(), (1 << 32) + 1);
+        // Merging: carries from the low counts and the other's high counts.
+        let big = 5 * (1u64 << 32) + 7;
+        let mut b = hist(&[(3, u64::from(u32::MAX)), (0, big)]);
+        b.merge(&a);
+        assert_eq!(b.score_count(3), u64::from(u32::MAX) + (1 << 32) + 1);
+        assert_eq!(b.score_count(0), big);
+        let mut c = ScoreHistogram::default();
+        c.merge(&b);
+        assert_eq!(c, b);
+        // The same whatever the order of merging.
+        let mut d = a.clone();
+        d.merge(&hist(&[(3, u64::from(u32::MAX)), (0, big)]));
+        assert_eq!(d.score_count(3), b.score_count(3));
+        assert_eq!(d.mean_sd(0), b.mean_sd(0));
+        // Small states stay small, and partial results round-trip.
+        assert!(hist(&[(1, 10)]).high.is_none());
+        assert_eq!(std::mem::size_of::<ScoreHistogram>(), 64);
+        let bytes = postcard::to_allocvec(&b).unwrap();
+        assert_eq!(postcard::from_bytes::<ScoreHistogram>(&bytes).unwrap(), b);
     }
 
     #[test]
