@@ -68,21 +68,10 @@ impl ScoreHistogram {
         self.high.get_or_insert_with(Box::default)[slot] += 1;
     }
 
+    /// The count in `slot`: a score's offset from the scale's lowest, or
+    /// [`MISSING`] or [`INVALID`].
     fn count(&self, slot: usize) -> u64 {
         u64::from(self.low[slot]) + self.high.as_ref().map_or(0, |h| h[slot] << 32)
-    }
-
-    /// Count of the score at `index` (the scale's lowest score is index 0).
-    pub fn score_count(&self, index: usize) -> u64 {
-        self.count(index)
-    }
-
-    pub fn missing(&self) -> u64 {
-        self.count(MISSING)
-    }
-
-    pub fn invalid(&self) -> u64 {
-        self.count(INVALID)
     }
 
     pub fn n(&self) -> u64 {
@@ -316,8 +305,8 @@ impl Kpi for SurveyKpi {
         for s in states {
             let n = s.n();
             out.count(0, n);
-            out.count(1, s.missing());
-            out.count(2, s.invalid());
+            out.count(1, s.count(MISSING));
+            out.count(2, s.count(INVALID));
             if nps {
                 let (p, d) = (s.count_between(0, 9, 10), s.count_between(0, 0, 6));
                 out.count(3, p);
@@ -414,10 +403,10 @@ mod tests {
         a.add(MISSING);
         let b = hist(&[(10, 1), (5, 4)]);
         a.merge(&b);
-        assert_eq!(a.score_count(10), 3);
-        assert_eq!(a.score_count(5), 4);
+        assert_eq!(a.count(10), 3);
+        assert_eq!(a.count(5), 4);
         assert_eq!(a.n(), 8);
-        assert_eq!((a.missing(), a.invalid()), (1, 0));
+        assert_eq!((a.count(MISSING), a.count(INVALID)), (1, 0));
     }
 
     #[test]
@@ -425,21 +414,21 @@ mod tests {
         // Adding one at a time across 2^32.
         let mut a = hist(&[(3, u64::from(u32::MAX) - 1)]);
         (0..3).for_each(|_| a.add(3));
-        assert_eq!(a.score_count(3), (1 << 32) + 1);
+        assert_eq!(a.count(3), (1 << 32) + 1);
         assert_eq!(a.n(), (1 << 32) + 1);
         // Merging: carries from the low counts and the other's high counts.
         let big = 5 * (1u64 << 32) + 7;
         let mut b = hist(&[(3, u64::from(u32::MAX)), (0, big)]);
         b.merge(&a);
-        assert_eq!(b.score_count(3), u64::from(u32::MAX) + (1 << 32) + 1);
-        assert_eq!(b.score_count(0), big);
+        assert_eq!(b.count(3), u64::from(u32::MAX) + (1 << 32) + 1);
+        assert_eq!(b.count(0), big);
         let mut c = ScoreHistogram::default();
         c.merge(&b);
         assert_eq!(c, b);
         // The same whatever the order of merging.
         let mut d = a.clone();
         d.merge(&hist(&[(3, u64::from(u32::MAX)), (0, big)]));
-        assert_eq!(d.score_count(3), b.score_count(3));
+        assert_eq!(d.count(3), b.count(3));
         assert_eq!(d.mean_sd(0), b.mean_sd(0));
         // Small states stay small, and partial results round-trip.
         assert!(hist(&[(1, 10)]).high.is_none());
