@@ -45,6 +45,15 @@ impl WalkCtx {
         WalkCtx { periods, as_of, ords: periods.map(|p| DayOrdinals::new(p, days)) }
     }
 
+    /// The first and last period ordinals of the visits' days (0 and 0 when
+    /// no period was asked for; `None` when their days are not tabulated).
+    pub fn ord_range(&self) -> Option<(i32, i32)> {
+        match &self.ords {
+            None => Some((0, 0)),
+            Some(o) => o.range(),
+        }
+    }
+
     /// The period ordinal of a day (0 when no period was asked for).
     #[inline]
     pub fn ord(&self, day: i32) -> i32 {
@@ -52,9 +61,52 @@ impl WalkCtx {
     }
 }
 
+/// A walk task's cells that lie in the grid of every segment by every period
+/// of the visits' days are found by position, when that grid is small (a few
+/// hundred reps by a few years of quarters); others through a map. A walk
+/// looks a cell up per visit or per distinct cell, and hashing those pairs
+/// was most of the walks' time.
+#[derive(Clone, Copy, Debug)]
+struct Grid {
+    keys: u32,
+    first_ord: i32,
+    ords: u32,
+}
+
+/// Most cells a task's [`Grid`] holds: two u32 per cell, so 2 MiB a task.
+const MAX_GRID_CELLS: u64 = 1 << 18;
+
+impl Grid {
+    fn new(keys: usize, ords: (i32, i32)) -> Option<Self> {
+        let span = i64::from(ords.1) - i64::from(ords.0) + 1;
+        let cells = (keys as u64).checked_mul(u64::try_from(span).ok()?)?;
+        (span > 0 && cells > 0 && cells <= MAX_GRID_CELLS).then_some(Grid {
+            keys: keys as u32,
+            first_ord: ords.0,
+            ords: span as u32,
+        })
+    }
+
+    fn cells(&self) -> usize {
+        self.keys as usize * self.ords as usize
+    }
+
+    #[inline]
+    fn slot(&self, key: u32, ord: i32) -> Option<usize> {
+        let o = ord.wrapping_sub(self.first_ord) as u32;
+        (key < self.keys && o < self.ords).then(|| key as usize * self.ords as usize + o as usize)
+    }
+}
+
 /// The (segment, period) states a walk writes to.
 pub struct CellSink<S> {
     index: hashbrown::HashMap<(u32, i32), u32, foldhash::fast::FixedState>,
+    grid: Option<Grid>,
+    /// Per grid cell: its state's index + 1, or 0 before its first state.
+    slots: Vec<u32>,
+    /// Per grid cell: the last [`CellSink::distinct_cells`] call that saw it.
+    seen: Vec<u32>,
+    calls: u32,
     pub cells: Vec<(u32, i32)>,
     pub states: Vec<S>,
     /// Bad input only a whole history shows (e.g. an account's conflicting credit limits).
@@ -63,19 +115,94 @@ pub struct CellSink<S> {
 
 impl<S: State> CellSink<S> {
     pub fn new() -> Self {
-        CellSink { index: fast_map(256), cells: Vec::new(), states: Vec::new(), diag: Diagnostics::default() }
+        CellSink {
+            index: fast_map(256),
+            grid: None,
+            slots: Vec::new(),
+            seen: Vec::new(),
+            calls: 0,
+            cells: Vec::new(),
+            states: Vec::new(),
+            diag: Diagnostics::default(),
+        }
+    }
+
+    /// A sink for walks over `keys` segment ids and the period ordinals in
+    /// `ords` (inclusive), whose cells are found by position when they are few.
+    fn for_grid(keys: usize, ords: Option<(i32, i32)>) -> Self {
+        let grid = ords.and_then(|ords| Grid::new(keys, ords));
+        let cells = grid.map_or(0, |g| g.cells());
+        CellSink { grid, slots: vec![0; cells], seen: vec![0; cells], ..Self::new() }
+    }
+
+    fn push(&mut self, key: u32, ord: i32) -> u32 {
+        self.cells.push((key, ord));
+        self.states.push(S::default());
+        self.cells.len() as u32 - 1
     }
 
     /// The state of segment `key` in period `ord`, created on first use.
     #[inline]
     pub fn at(&mut self, key: u32, ord: i32) -> &mut S {
-        let next = self.cells.len() as u32;
-        let i = *self.index.entry((key, ord)).or_insert(next);
-        if i == next {
-            self.cells.push((key, ord));
-            self.states.push(S::default());
-        }
+        let i = match self.grid.and_then(|g| g.slot(key, ord)) {
+            Some(slot) => match self.slots[slot] {
+                0 => {
+                    let i = self.push(key, ord);
+                    self.slots[slot] = i + 1;
+                    i
+                }
+                i => i - 1,
+            },
+            None => {
+                let next = self.cells.len() as u32;
+                let i = *self.index.entry((key, ord)).or_insert(next);
+                if i == next {
+                    self.push(key, ord);
+                }
+                i
+            }
+        };
         &mut self.states[i as usize]
+    }
+
+    /// Distinct (segment, period) cells of a history, in order of first
+    /// appearance, each with the index of its first visit.
+    pub fn distinct_cells<E>(&mut self, history: &[Visit<E>], ctx: &WalkCtx) -> Vec<(u32, i32, usize)> {
+        self.calls = self.calls.wrapping_add(1);
+        if self.calls == 0 {
+            // Wrapped: stamps of 2^32 calls ago would read as this call's.
+            self.seen.fill(0);
+            self.calls = 1;
+        }
+        let mut cells: Vec<(u32, i32, usize)> = Vec::new();
+        // Off the grid, a short history scans its few cells; a long one (a big
+        // customer across many segments) needs a set, or the walk turns quadratic.
+        let mut off_grid: Vec<(u32, i32)> = Vec::new();
+        let mut set: Option<hashbrown::HashSet<(u32, i32), foldhash::fast::FixedState>> = None;
+        for (i, v) in history.iter().enumerate() {
+            let ord = ctx.ord(v.day);
+            let new = match self.grid.and_then(|g| g.slot(v.key, ord)) {
+                Some(slot) => std::mem::replace(&mut self.seen[slot], self.calls) != self.calls,
+                None => match &mut set {
+                    Some(set) => set.insert((v.key, ord)),
+                    None if off_grid.len() < 16 => {
+                        let new = !off_grid.contains(&(v.key, ord));
+                        if new {
+                            off_grid.push((v.key, ord));
+                        }
+                        new
+                    }
+                    None => {
+                        let set = set.insert(off_grid.iter().copied().collect());
+                        set.insert((v.key, ord))
+                    }
+                },
+            };
+            if new {
+                cells.push((v.key, ord, i));
+            }
+        }
+        cells
     }
 }
 
@@ -515,7 +642,7 @@ impl<K: EntityKpi> DynEntity for K {
         let (blocks, customers) = history.into_blocks();
         let buckets = Buckets::new(&blocks, customers);
         let walk_group = |group: std::ops::Range<usize>| {
-            let mut sink = CellSink::new();
+            let mut sink = CellSink::for_grid(key_rank.len(), ctx.ord_range());
             let (mut sorted, mut starts) = (Vec::new(), Vec::new());
             buckets.for_each_customer(group, &mut sorted, &mut starts, |visits| {
                 // Sorted by day, then segment rank (a customer's first segment
@@ -692,5 +819,52 @@ mod tests {
         }
         assert!(groups.iter().all(|g| size(g.clone()) < 60_000), "{groups:?}");
         assert!(groups.len() >= 5, "{groups:?}");
+    }
+
+    #[test]
+    fn grid_cells_match_mapped_cells() {
+        #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+        struct Tally(u64);
+        impl State for Tally {
+            fn merge(&mut self, other: &Self) {
+                self.0 += other.0;
+            }
+        }
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        // Days 0-99 by 10-day periods: ordinals 0-9, a 7 x 10 grid; cells
+        // past either edge (key 7, ord -1 or 10) go through the map.
+        let ctx =
+            WalkCtx::new(Some(Periods::new(crate::period::PeriodUnit::Day, 1).unwrap()), 99, Some((0, 9)));
+        assert_eq!(ctx.ord_range(), Some((0, 9)));
+        let mut plain: CellSink<Tally> = CellSink::new();
+        let mut grid: CellSink<Tally> = CellSink::for_grid(7, ctx.ord_range());
+        assert!(grid.grid.is_some());
+        for customer in 0..300 {
+            let len = (next() % 40) as usize;
+            let history: Vec<Visit<()>> = (0..len)
+                .map(|_| Visit { customer, key: next() % 8, day: (next() % 12) as i32 - 1, event: () })
+                .collect();
+            let cells = plain.distinct_cells(&history, &ctx);
+            assert_eq!(cells, grid.distinct_cells(&history, &ctx));
+            for (key, ord, _) in cells {
+                plain.at(key, ord).0 += 1;
+                grid.at(key, ord).0 += 1;
+                grid.at(key, ord + 1).0 += 2;
+                plain.at(key, ord + 1).0 += 2;
+            }
+        }
+        assert_eq!(plain.cells, grid.cells);
+        assert!(plain.cells.iter().any(|&(k, o)| k == 7 || !(0..=9).contains(&o)));
+        assert_eq!(
+            plain.states.iter().map(|s| s.0).collect::<Vec<_>>(),
+            grid.states.iter().map(|s| s.0).collect::<Vec<_>>()
+        );
+        // Too big a grid, or no tabulated days: the map alone.
+        assert!(CellSink::<Tally>::for_grid(1 << 20, Some((0, 9))).grid.is_none());
+        assert!(CellSink::<Tally>::for_grid(7, None).grid.is_none());
     }
 }

@@ -181,6 +181,11 @@ impl DayOrdinals {
         DayOrdinals { periods, first_day, ords }
     }
 
+    /// The first and last ordinals of the tabulated days, if any are.
+    pub fn range(&self) -> Option<(i32, i32)> {
+        Some((*self.ords.first()?, *self.ords.last()?))
+    }
+
     /// The period ordinal of `day`.
     #[inline]
     pub fn get(&self, day: i32) -> i32 {

@@ -138,29 +138,6 @@ pub fn build(kind: &str, p: &serde_json::Value) -> Option<Result<Box<dyn DynEnti
     .then(|| make(kind))
 }
 
-/// Distinct (segment, period) cells of a history, in order of first appearance.
-fn distinct_cells<E>(history: &[Visit<E>], ctx: &WalkCtx) -> Vec<(u32, i32, usize)> {
-    let mut cells: Vec<(u32, i32, usize)> = Vec::new();
-    // A short history scans its few cells; a long one (a big customer across
-    // many segments) needs a set, or the walk turns quadratic.
-    let mut seen: Option<hashbrown::HashSet<(u32, i32), foldhash::fast::FixedState>> = None;
-    for (i, v) in history.iter().enumerate() {
-        let ord = ctx.ord(v.day);
-        let new = match &mut seen {
-            Some(set) => set.insert((v.key, ord)),
-            None if cells.len() < 16 => !cells.iter().any(|&(k, o, _)| k == v.key && o == ord),
-            None => {
-                let set = seen.insert(cells.iter().map(|&(k, o, _)| (k, o)).collect());
-                set.insert((v.key, ord))
-            }
-        };
-        if new {
-            cells.push((v.key, ord, i));
-        }
-    }
-    cells
-}
-
 // ---- repeat purchase -----------------------------------------------------
 
 /// Repeat purchase within a window, with right-censoring at as_of.
@@ -257,7 +234,7 @@ impl EntityKpi for RepeatPurchase {
     }
     fn walk(&self, history: &[Visit<()>], sink: &mut CellSink<RepeatState>, ctx: &WalkCtx) {
         let window = self.params.window;
-        for (key, ord, i) in distinct_cells(history, ctx) {
+        for (key, ord, i) in sink.distinct_cells(history, ctx) {
             let anchor = history[i].day;
             // The first order on a later day; the history is sorted by day.
             // Day arithmetic in i64: a window may reach past the last day an i32 holds.
@@ -356,7 +333,7 @@ impl EntityKpi for Retention {
     }
     fn walk(&self, history: &[Visit<()>], sink: &mut CellSink<RetentionState>, ctx: &WalkCtx) {
         let periods = ctx.periods.expect("retention needs periods (checked when planning)");
-        let cells = distinct_cells(history, ctx);
+        let cells = sink.distinct_cells(history, ctx);
         for &(key, ord, _) in &cells {
             sink.at(key, ord).active += 1;
             // Next period: only once it has started by as_of.
@@ -451,7 +428,7 @@ impl EntityKpi for PurchaseFrequency {
                 }
             }
         }
-        for (key, ord, _) in distinct_cells(history, ctx) {
+        for (key, ord, _) in sink.distinct_cells(history, ctx) {
             let last =
                 history.iter().rev().find(|v| v.key == key && ctx.ord(v.day) == ord).map_or(0, |v| v.day);
             let end = ctx.periods.map_or(ctx.as_of, |p| p.end(ord)).min(ctx.as_of);
@@ -625,7 +602,7 @@ impl EntityKpi for SelfServiceCustomers {
         out.extend(codes.iter().map(|&c| Some(is_self[c as usize])));
     }
     fn walk(&self, history: &[Visit<bool>], sink: &mut CellSink<SelfServiceState>, ctx: &WalkCtx) {
-        for (key, ord, _) in distinct_cells(history, ctx) {
+        for (key, ord, _) in sink.distinct_cells(history, ctx) {
             let any = history.iter().any(|v| v.event && v.key == key && ctx.ord(v.day) == ord);
             sink.at(key, ord).customers.add(any);
         }
