@@ -16,7 +16,9 @@ use crate::engine::{Ctx, State};
 use crate::error::Result;
 use crate::filter::Condition;
 use crate::ingest::{find_column, Diagnostics};
-use crate::keys::{encode_column, fast_map, for_each_kept, KeyValue};
+use crate::keys::{
+    encode_distinct, fast_map, for_each_kept, tiny_key, tiny_value, Distinct, FastMap, KeyValue,
+};
 use crate::period::{format_day, in_year_range, DayOrdinals, Periods, NULL_DAY};
 
 /// One row of a customer's history.
@@ -245,7 +247,7 @@ pub trait EntityKpi: Send + Sync + 'static {
 /// history travels in inside a partial result.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ChunkVisits<E> {
-    customers: Vec<KeyValue>,
+    customers: Distinct,
     visits: Vec<Visit<E>>,
 }
 
@@ -253,19 +255,58 @@ struct ChunkVisits<E> {
 /// (in chunk order), so that the history never moves as it grows; the visits
 /// of small chunks wait in `pending` until they fill a block together.
 struct History<E> {
-    index: hashbrown::HashMap<KeyValue, u32, foldhash::fast::FixedState>,
+    /// Global ids of the customers whose id is a short string (or null), by
+    /// tiny key, and of all others, by value: a customer is always found in
+    /// the same one (see [`History::customer_ids`]).
+    tiny: FastMap<u64, u32>,
+    index: FastMap<KeyValue, u32>,
     blocks: Vec<Block<E>>,
     pending: Vec<Visit<E>>,
 }
 
 impl<E: Copy> History<E> {
+    /// Global ids of a chunk's customers (index = chunk code), new customers
+    /// numbered in the order they come.
+    fn customer_ids(&mut self, customers: Distinct) -> Vec<u32> {
+        let (tiny, index) = (&mut self.tiny, &mut self.index);
+        let id_of_tiny = |tiny: &mut FastMap<u64, u32>, key: u64, others: usize| {
+            let next = (tiny.len() + others) as u32;
+            *tiny.entry(key).or_insert(next)
+        };
+        match customers {
+            Distinct::Tiny(keys) => keys.into_iter().map(|k| id_of_tiny(tiny, k, index.len())).collect(),
+            Distinct::Values(values) => values
+                .into_iter()
+                .map(|v| match tiny_key(&v) {
+                    Some(k) => id_of_tiny(tiny, k, index.len()),
+                    None => {
+                        let next = (tiny.len() + index.len()) as u32;
+                        *index.entry(v).or_insert(next)
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Every customer, index = global id.
+    fn customers(&self) -> Vec<KeyValue> {
+        let mut customers = vec![KeyValue::Null; self.tiny.len() + self.index.len()];
+        for (&key, &id) in &self.tiny {
+            customers[id as usize] = tiny_value(key);
+        }
+        for (customer, &id) in &self.index {
+            customers[id as usize] = customer.clone();
+        }
+        customers
+    }
+
     /// The blocks, the pending visits as the last one.
     fn into_blocks(self) -> (Vec<Block<E>>, usize) {
-        let History { index, mut blocks, pending } = self;
+        let History { tiny, index, mut blocks, pending } = self;
         if !pending.is_empty() {
             blocks.push(Block::new(&pending));
         }
-        (blocks, index.len())
+        (blocks, tiny.len() + index.len())
     }
 }
 
@@ -530,11 +571,11 @@ impl<K: EntityKpi> DynEntity for K {
     ) -> Box<dyn Any + Send> {
         let index = batch.schema().index_of(self.customer()).expect("customer column bound");
         let mut codes = Vec::new();
-        let customers = encode_column(batch.column(index).as_ref(), &mut codes);
+        let customers = encode_distinct(batch.column(index).as_ref(), &mut codes);
         let mut events = Vec::new();
         self.events(batch, &mut events, diag);
         let mut visits = Vec::with_capacity(batch.num_rows());
-        let null_customer = customers.iter().position(|c| matches!(c, KeyValue::Null)).map(|p| p as u32);
+        let null_customer = customers.null_code();
         for_each_kept(cells, |row, _| {
             let day = days[row];
             if day == NULL_DAY {
@@ -558,14 +599,16 @@ impl<K: EntityKpi> DynEntity for K {
         Box::new(ChunkVisits { customers, visits })
     }
     fn new_history(&self) -> Box<dyn Any + Send> {
-        Box::new(History::<K::Event> { index: fast_map(1024), blocks: Vec::new(), pending: Vec::new() })
+        Box::new(History::<K::Event> {
+            tiny: fast_map(1024),
+            index: fast_map(0),
+            blocks: Vec::new(),
+            pending: Vec::new(),
+        })
     }
     fn encode_history(&self, history: &dyn Any) -> crate::Result<Vec<u8>> {
         let history = history.downcast_ref::<History<K::Event>>().expect("history of the KPI's own type");
-        let mut customers = vec![KeyValue::Null; history.index.len()];
-        for (customer, &id) in &history.index {
-            customers[id as usize] = customer.clone();
-        }
+        let customers = Distinct::Values(history.customers());
         let blocks = history.blocks.iter().flat_map(|block| block.visits.iter());
         let visits: Vec<Visit<K::Event>> = blocks.chain(&history.pending).copied().collect();
         let visits = ChunkVisits { customers, visits };
@@ -591,25 +634,14 @@ impl<K: EntityKpi> DynEntity for K {
         // Customers get global ids in chunk order (one lookup per distinct
         // customer of a chunk, on this thread); the visits are then
         // renumbered where they lie, in parallel across chunks.
-        let (customers, visits): (Vec<Vec<KeyValue>>, Vec<_>) = chunks
+        let (customers, visits): (Vec<Distinct>, Vec<_>) = chunks
             .into_iter()
             .map(|c| {
                 let c = c.downcast::<ChunkVisits<K::Event>>().expect("visits of the KPI's own type");
                 (c.customers, c.visits)
             })
             .unzip();
-        let customer_maps: Vec<Vec<u32>> = customers
-            .into_iter()
-            .map(|chunk| {
-                chunk
-                    .into_iter()
-                    .map(|c| {
-                        let next = history.index.len() as u32;
-                        *history.index.entry(c).or_insert(next)
-                    })
-                    .collect()
-            })
-            .collect();
+        let customer_maps: Vec<Vec<u32>> = customers.into_iter().map(|c| history.customer_ids(c)).collect();
         // Each chunk's visits are renumbered where they lie, then partitioned
         // by bucket (small chunks together), in parallel across chunks.
         type Job<'a, E> = ((&'a mut Vec<Visit<E>>, &'a Vec<u32>), &'a Vec<u32>);
@@ -784,7 +816,7 @@ mod tests {
         assert_eq!(events(&runs[0]), (0..big).collect::<Vec<_>>());
         assert_eq!(events(&pending), (big..big + 5).collect::<Vec<_>>());
         // Walked, the pending visits come last, as one more block.
-        let history = History { index: fast_map(8), blocks: blocks(&[&runs[0]]), pending };
+        let history = History { tiny: fast_map(8), index: fast_map(8), blocks: blocks(&[&runs[0]]), pending };
         let (all, _) = history.into_blocks();
         assert_eq!(all.len(), 2);
         assert_eq!(all.iter().map(|b| b.visits.len()).sum::<usize>(), big as usize + 5);
@@ -819,6 +851,26 @@ mod tests {
         }
         assert!(groups.iter().all(|g| size(g.clone()) < 60_000), "{groups:?}");
         assert!(groups.len() >= 5, "{groups:?}");
+    }
+
+    #[test]
+    fn a_customer_keeps_its_id_as_tiny_key_or_value() {
+        let mut history =
+            History::<()> { tiny: fast_map(0), index: fast_map(0), blocks: Vec::new(), pending: Vec::new() };
+        let tiny = |s: &str| tiny_key(&KeyValue::Str(s.into())).expect("short");
+        let first = history.customer_ids(Distinct::Tiny(vec![tiny("C1"), tiny("C2")]));
+        assert_eq!(first, [0, 1]);
+        // A chunk with a long id comes as plain values: its short ids are the same customers.
+        let values = ["a customer id longer than 7", "C2", "C3", "C1"].map(|s| KeyValue::Str(s.into()));
+        let second = history.customer_ids(Distinct::Values(values.to_vec()));
+        assert_eq!(second, [2, 1, 3, 0]);
+        let third = history.customer_ids(Distinct::Tiny(vec![tiny("C3"), tiny("C4")]));
+        assert_eq!(third, [3, 4]);
+        let customers: Vec<KeyValue> = ["C1", "C2", "a customer id longer than 7", "C3", "C4"]
+            .iter()
+            .map(|s| KeyValue::Str((*s).into()))
+            .collect();
+        assert_eq!(history.customers(), customers);
     }
 
     #[test]

@@ -283,6 +283,61 @@ impl TinyTable {
     }
 }
 
+/// A short string's tiny key (see [`encode_tiny_strings`]), and a null's;
+/// `None` for any other value.
+pub(crate) fn tiny_key(value: &KeyValue) -> Option<u64> {
+    match value {
+        KeyValue::Null => Some(TINY_NULL),
+        KeyValue::Str(s) if s.len() <= TINY_MAX => {
+            let mut bytes = [0u8; 8];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Some(u64::from_le_bytes(bytes) | ((s.len() as u64) << 56))
+        }
+        _ => None,
+    }
+}
+
+/// The value a tiny key stands for: its low `length` bytes, read back as the
+/// string they were taken from.
+pub(crate) fn tiny_value(key: u64) -> KeyValue {
+    if key == TINY_NULL {
+        return KeyValue::Null;
+    }
+    let n = (key >> 56) as usize;
+    let bytes = key.to_le_bytes();
+    let s = std::str::from_utf8(&bytes[..n]).expect("a tiny key holds the bytes of a string");
+    KeyValue::Str(s.into())
+}
+
+/// A chunk's distinct values of one column, index = code. Short strings
+/// stay tiny keys (a u64 each, no allocation): a key per customer made one
+/// string allocation per customer per chunk, and hashing it again where the
+/// chunks are merged.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum Distinct {
+    /// Every value a string of at most [`TINY_MAX`] bytes, or null.
+    Tiny(Vec<u64>),
+    Values(Vec<KeyValue>),
+}
+
+impl Distinct {
+    /// The code of the null value, if the chunk has one.
+    pub fn null_code(&self) -> Option<u32> {
+        let at = match self {
+            Distinct::Tiny(keys) => keys.iter().position(|&k| k == TINY_NULL),
+            Distinct::Values(values) => values.iter().position(|v| matches!(v, KeyValue::Null)),
+        };
+        at.map(|p| p as u32)
+    }
+
+    pub fn into_values(self) -> Vec<KeyValue> {
+        match self {
+            Distinct::Tiny(keys) => keys.into_iter().map(tiny_value).collect(),
+            Distinct::Values(values) => values,
+        }
+    }
+}
+
 /// [`encode_column`] for a `Utf8`/`LargeUtf8` column whose values (null
 /// slots included) are all at most [`TINY_MAX`] bytes, as ids and codes
 /// mostly are ("R001", "C000101", "portal"); `None` for any other, left to
@@ -292,7 +347,7 @@ impl TinyTable {
 fn encode_tiny_strings<O: arrow_array::OffsetSizeTrait>(
     a: &arrow_array::GenericStringArray<O>,
     codes: &mut Vec<u32>,
-) -> Option<Vec<KeyValue>> {
+) -> Option<Vec<u64>> {
     let offsets = a.value_offsets();
     let data: &[u8] = a.value_data();
     let nulls = a.nulls().filter(|n| n.null_count() > 0);
@@ -333,11 +388,7 @@ fn encode_tiny_strings<O: arrow_array::OffsetSizeTrait>(
                 Ok(code) => code,
                 Err(at) => {
                     let code = values.len() as u32;
-                    values.push(if key == TINY_NULL {
-                        KeyValue::Null
-                    } else {
-                        KeyValue::Str(a.value(i).into())
-                    });
+                    values.push(key);
                     table.insert(at, key, code);
                     code
                 }
@@ -414,18 +465,33 @@ fn encode_strings<'a>(
 /// Encode one column of a chunk: per-row codes into `codes`, and the distinct
 /// values (index = code) returned.
 pub fn encode_column(array: &dyn Array, codes: &mut Vec<u32>) -> Vec<KeyValue> {
+    encode_distinct(array, codes).into_values()
+}
+
+/// [`encode_column`], with a column of short strings left as tiny keys.
+pub fn encode_distinct(array: &dyn Array, codes: &mut Vec<u32>) -> Distinct {
+    let tiny = match array.data_type() {
+        DataType::Utf8 => encode_tiny_strings(array.as_string::<i32>(), codes),
+        DataType::LargeUtf8 => encode_tiny_strings(array.as_string::<i64>(), codes),
+        _ => None,
+    };
+    match tiny {
+        Some(keys) => Distinct::Tiny(keys),
+        None => Distinct::Values(encode_values(array, codes)),
+    }
+}
+
+fn encode_values(array: &dyn Array, codes: &mut Vec<u32>) -> Vec<KeyValue> {
     codes.clear();
     codes.reserve(array.len());
     match array.data_type() {
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
-            encode_tiny_strings(a, codes)
-                .unwrap_or_else(|| encode_strings(a.len(), a.nulls(), |i| a.value(i), codes))
+            encode_strings(a.len(), a.nulls(), |i| a.value(i), codes)
         }
         DataType::LargeUtf8 => {
             let a = array.as_string::<i64>();
-            encode_tiny_strings(a, codes)
-                .unwrap_or_else(|| encode_strings(a.len(), a.nulls(), |i| a.value(i), codes))
+            encode_strings(a.len(), a.nulls(), |i| a.value(i), codes)
         }
         DataType::Utf8View => {
             let a = array.as_string_view();
@@ -836,6 +902,29 @@ pub fn build_column<'a>(dt: &DataType, values: impl Iterator<Item = &'a KeyValue
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiny_keys_round_trip_and_match_the_encoder() {
+        let strings = ["", "a", "a\0", "R001", "C000101", "\u{e9}t\u{e9}", "1234567"];
+        let array = StringArray::from(strings.iter().map(|s| Some(*s)).chain([None]).collect::<Vec<_>>());
+        let mut codes = Vec::new();
+        let Distinct::Tiny(keys) = encode_distinct(&array, &mut codes) else {
+            panic!("short strings give tiny keys")
+        };
+        for (row, s) in strings.iter().enumerate() {
+            let key = keys[codes[row] as usize];
+            assert_eq!(Some(key), tiny_key(&KeyValue::Str((*s).into())), "{s:?}");
+            assert_eq!(tiny_value(key), KeyValue::Str((*s).into()));
+        }
+        assert_eq!(tiny_value(keys[codes[strings.len()] as usize]), KeyValue::Null);
+        assert_eq!(tiny_key(&KeyValue::Str("12345678".into())), None);
+        assert_eq!(tiny_key(&KeyValue::Int(1)), None);
+        // A longer value anywhere: plain values, the same as encode_column's.
+        let long = StringArray::from(vec!["R001", "a much longer id", "R001"]);
+        let distinct = encode_distinct(&long, &mut codes);
+        assert!(matches!(distinct, Distinct::Values(_)));
+        assert_eq!(distinct.into_values(), encode_column(&long, &mut codes));
+    }
 
     #[test]
     fn for_each_kept_visits_the_kept_rows_in_order() {
