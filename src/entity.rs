@@ -316,21 +316,32 @@ const MIN_BLOCK_VISITS: usize = 8 * BUCKETS;
 
 /// The chunks' visits (in order) cut into runs of at least
 /// [`MIN_BLOCK_VISITS`], each to become one block: a big chunk after no
-/// pending visits is a run as it is; smaller ones join `pending`, which
-/// keeps what is left over.
-fn block_runs<E: Copy>(pending: &mut Vec<Visit<E>>, chunks: Vec<Vec<Visit<E>>>) -> Vec<Vec<Visit<E>>> {
+/// pending visits is a run as it is (`Run::Chunk`, by its index, still in
+/// chunk-local ids); smaller ones join `pending`, renumbered by
+/// `renumber(chunk index, visit)`, which keeps what is left over.
+fn block_runs<E: Copy>(
+    pending: &mut Vec<Visit<E>>,
+    chunks: &[Vec<Visit<E>>],
+    renumber: impl Fn(usize, Visit<E>) -> Visit<E>,
+) -> Vec<Run<E>> {
     let mut runs = Vec::new();
-    for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+    for (i, chunk) in chunks.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
         if pending.is_empty() && chunk.len() >= MIN_BLOCK_VISITS {
-            runs.push(chunk);
+            runs.push(Run::Chunk(i));
             continue;
         }
-        pending.extend_from_slice(&chunk);
+        pending.extend(chunk.iter().map(|&v| renumber(i, v)));
         if pending.len() >= MIN_BLOCK_VISITS {
-            runs.push(std::mem::take(pending));
+            runs.push(Run::Pending(std::mem::take(pending)));
         }
     }
     runs
+}
+
+/// The visits of one block to be: a whole chunk's, or pending visits of several.
+enum Run<E> {
+    Chunk(usize),
+    Pending(Vec<Visit<E>>),
 }
 
 /// The object-safe face of [`EntityKpi`], implemented once for all of them.
@@ -420,9 +431,16 @@ struct Block<E> {
 
 impl<E: Copy> Block<E> {
     fn new(visits: &[Visit<E>]) -> Self {
+        Block::renumbered(visits, |v| v)
+    }
+
+    /// A block of `renumber(v)` for each of `visits`: a chunk's visits are
+    /// renumbered to global ids as they are partitioned (renumbering them
+    /// where they lay first read and wrote every visit once more).
+    fn renumbered(visits: &[Visit<E>], renumber: impl Fn(Visit<E>) -> Visit<E>) -> Self {
         let (mut sorted, mut starts) = (Vec::new(), Vec::new());
         let bucket = |v: &Visit<E>| v.customer as usize % BUCKETS;
-        counting_sort(|| visits.iter(), BUCKETS, bucket, &mut sorted, &mut starts);
+        counting_sort(|| visits.iter().map(|&v| renumber(v)), BUCKETS, bucket, &mut sorted, &mut starts);
         Block { visits: sorted, starts }
     }
 
@@ -483,7 +501,7 @@ impl<'a, E: Copy + Send + Sync> Buckets<'a, E> {
         for b in range {
             let parts = || self.blocks.iter().flat_map(move |block| block.bucket(b));
             // By customer within the bucket (small: it stays in cache).
-            counting_sort(parts, width, |v| v.customer as usize / BUCKETS, sorted, starts);
+            counting_sort(|| parts().copied(), width, |v| v.customer as usize / BUCKETS, sorted, starts);
             for c in 0..width {
                 if starts[c] < starts[c + 1] {
                     f(&sorted[starts[c]..starts[c + 1]]);
@@ -496,7 +514,7 @@ impl<'a, E: Copy + Send + Sync> Buckets<'a, E> {
 /// A stable counting sort of the visits `visits()` yields (it is called
 /// twice: to count, then to place) by `key(visit) < keys`, into `out`, with
 /// where each key's run starts in `starts` (`keys + 1` offsets).
-fn counting_sort<'a, E: Copy + 'a, I: Iterator<Item = &'a Visit<E>>>(
+fn counting_sort<E: Copy, I: Iterator<Item = Visit<E>>>(
     visits: impl Fn() -> I,
     keys: usize,
     key: impl Fn(&Visit<E>) -> usize,
@@ -506,7 +524,7 @@ fn counting_sort<'a, E: Copy + 'a, I: Iterator<Item = &'a Visit<E>>>(
     starts.clear();
     starts.resize(keys + 1, 0);
     for v in visits() {
-        starts[key(v) + 1] += 1;
+        starts[key(&v) + 1] += 1;
     }
     for k in 0..keys {
         starts[k + 1] += starts[k];
@@ -519,8 +537,8 @@ fn counting_sort<'a, E: Copy + 'a, I: Iterator<Item = &'a Visit<E>>>(
     let dst = &mut out.spare_capacity_mut()[..total];
     let mut next = starts[..keys].to_vec();
     for v in visits() {
-        let slot = &mut next[key(v)];
-        dst[*slot].write(*v);
+        let slot = &mut next[key(&v)];
+        dst[*slot].write(v);
         *slot += 1;
     }
     // Key k's run is written from starts[k] up, one slot per visit: when it
@@ -642,25 +660,24 @@ impl<K: EntityKpi> DynEntity for K {
             })
             .unzip();
         let customer_maps: Vec<Vec<u32>> = customers.into_iter().map(|c| history.customer_ids(c)).collect();
-        // Each chunk's visits are renumbered where they lie, then partitioned
-        // by bucket (small chunks together), in parallel across chunks.
-        type Job<'a, E> = ((&'a mut Vec<Visit<E>>, &'a Vec<u32>), &'a Vec<u32>);
-        let renumber = |((chunk, customer_map), key_map): Job<K::Event>| {
-            for v in chunk.iter_mut() {
-                v.customer = customer_map[v.customer as usize];
-                v.key = key_map[v.key as usize];
-            }
+        // Each chunk's visits are renumbered to global ids as they are
+        // partitioned by bucket (small chunks together), in parallel across chunks.
+        let renumber = |chunk: usize, v: Visit<K::Event>| Visit {
+            customer: customer_maps[chunk][v.customer as usize],
+            key: key_maps[chunk][v.key as usize],
+            ..v
         };
-        let mut visits = visits;
-        let runs = if parallel && visits.len() > 1 {
-            visits.par_iter_mut().zip(customer_maps.par_iter()).zip(key_maps.par_iter()).for_each(renumber);
-            let runs = block_runs(&mut history.pending, visits);
-            runs.par_iter().map(|run| Block::new(run)).collect::<Vec<_>>()
+        let runs = block_runs(&mut history.pending, &visits, renumber);
+        let block = |run: &Run<K::Event>| match run {
+            Run::Chunk(i) => Block::renumbered(&visits[*i], |v| renumber(*i, v)),
+            Run::Pending(pending) => Block::new(pending),
+        };
+        let blocks: Vec<Block<K::Event>> = if parallel && runs.len() > 1 {
+            runs.par_iter().map(block).collect()
         } else {
-            visits.iter_mut().zip(customer_maps.iter()).zip(key_maps.iter()).for_each(renumber);
-            block_runs(&mut history.pending, visits).iter().map(|run| Block::new(run)).collect()
+            runs.iter().map(block).collect()
         };
-        history.blocks.extend(runs);
+        history.blocks.extend(blocks);
     }
     fn walk_all(
         &self,
@@ -805,18 +822,32 @@ mod tests {
         // Small chunks join until they fill a run; an empty chunk is skipped;
         // a big chunk with pending visits joins them too.
         let chunks = vec![chunk(0, small), chunk(small, 0), chunk(small, small), chunk(2 * small, big)];
-        let runs = block_runs(&mut pending, chunks);
+        // Pending visits are renumbered as they join: here event += 1000 * chunk.
+        let renumber = |i: usize, v: Visit<u32>| Visit { event: v.event + 1000 * i as u32, ..v };
+        let runs = block_runs(&mut pending, &chunks, renumber);
         let events = |v: &[Visit<u32>]| v.iter().map(|v| v.event).collect::<Vec<_>>();
         assert_eq!(runs.len(), 1);
-        assert_eq!(events(&runs[0]), (0..2 * small + big).collect::<Vec<_>>());
+        let Run::Pending(run) = &runs[0] else { panic!("small chunks make a pending run") };
+        let want: Vec<u32> = (0..small)
+            .chain((small..2 * small).map(|e| e + 2000))
+            .chain((2 * small..2 * small + big).map(|e| e + 3000))
+            .collect();
+        assert_eq!(events(run), want);
         assert!(pending.is_empty());
-        // A big chunk alone is a run as it is; what is left over waits.
-        let runs = block_runs(&mut pending, vec![chunk(0, big), chunk(big, 5)]);
+        // A big chunk alone is a run as it is (by index); what is left over waits.
+        let chunks = vec![chunk(0, big), chunk(big, 5)];
+        let runs = block_runs(&mut pending, &chunks, renumber);
         assert_eq!(runs.len(), 1);
-        assert_eq!(events(&runs[0]), (0..big).collect::<Vec<_>>());
-        assert_eq!(events(&pending), (big..big + 5).collect::<Vec<_>>());
+        assert!(matches!(runs[0], Run::Chunk(0)));
+        assert_eq!(events(&pending), (big + 1000..big + 1005).collect::<Vec<_>>());
+        // A chunk's own block holds its visits renumbered, by bucket.
+        let block = Block::renumbered(&chunks[0], |v| renumber(7, v));
+        let mut got = events(&block.visits);
+        got.sort_unstable();
+        assert_eq!(got, (7000..7000 + big).collect::<Vec<_>>());
+        let runs = [block];
         // Walked, the pending visits come last, as one more block.
-        let history = History { tiny: fast_map(8), index: fast_map(8), blocks: blocks(&[&runs[0]]), pending };
+        let history = History { tiny: fast_map(8), index: fast_map(8), blocks: runs.into(), pending };
         let (all, _) = history.into_blocks();
         assert_eq!(all.len(), 2);
         assert_eq!(all.iter().map(|b| b.visits.len()).sum::<usize>(), big as usize + 5);
