@@ -23,7 +23,7 @@ use crate::entity::{DynEntity, WalkCtx};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ingest::{find_column, Diagnostics, Issue};
-use crate::keys::{self, KeyColumn, KeyTuples, KeyValue, SKIP};
+use crate::keys::{self, ChunkKeys, KeyColumn, KeyTuples, KeyValue, SKIP};
 use crate::period::{in_year_range, DateReader, PeriodUnit, Periods, MAX_DAY, MIN_DAY, NULL_DAY};
 use crate::registry::{self, Built};
 
@@ -475,7 +475,7 @@ enum ChunkStates {
 
 /// A chunk's contribution: its distinct cells and one state vector per KPI.
 struct ChunkOut {
-    keys: KeyTuples,
+    keys: ChunkKeys,
     /// (key code, period ordinal) per local cell.
     cells: Vec<(u32, i32)>,
     states: ChunkStates,
@@ -490,7 +490,7 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
     let mut diag = Diagnostics::default();
     let key_arrays: Vec<&dyn Array> = plan.keys.iter().map(|k| batch.column(k.index).as_ref()).collect();
     let mut key_codes = Vec::new();
-    let keys = keys::encode_keys(&key_arrays, rows, &mut key_codes);
+    let keys = keys::encode_chunk_keys(&key_arrays, rows, &mut key_codes);
 
     let days: Option<Vec<i32>> = plan.date.as_ref().map(|(index, _, reader)| {
         let mut days = Vec::new();
@@ -609,6 +609,10 @@ struct Accumulator {
     /// reads the keys again.
     key_index: hashbrown::HashTable<(u64, u32)>,
     key_hasher: foldhash::fast::FixedState,
+    /// Global ids of the keys of one short-string `by` column (and null),
+    /// by tiny key: such a key is always found here, never in `key_index`,
+    /// whether its chunk came as tiny keys or as tuples.
+    tiny_index: keys::FastMap<u64, u32>,
     keys: KeyTuples,
     cells: CellIndex,
     states: Vec<Box<dyn Any + Send>>,
@@ -625,6 +629,7 @@ impl Accumulator {
         Accumulator {
             key_index: hashbrown::HashTable::with_capacity(1024),
             key_hasher: foldhash::fast::FixedState::with_seed(0x6b70_6966),
+            tiny_index: keys::fast_map(0),
             keys: KeyTuples::new(plan.keys.len()),
             cells: CellIndex::new(),
             states: plan.kpis.iter().map(|b| b.kpi.new_states(0)).collect(),
@@ -636,9 +641,18 @@ impl Accumulator {
     }
 
     /// Map a chunk's keys to global ids (new ones appended): the chunk's key map.
-    fn map_keys(&mut self, mut keys: KeyTuples) -> Vec<u32> {
+    fn map_keys(&mut self, keys: ChunkKeys) -> Vec<u32> {
+        let mut keys = match keys {
+            ChunkKeys::Tiny(tiny) => return tiny.into_iter().map(|k| self.tiny_id(k)).collect(),
+            ChunkKeys::Tuples(keys) => keys,
+        };
         (0..keys.len())
             .map(|i| {
+                if let [one] = keys.get(i) {
+                    if let Some(k) = keys::tiny_key(one) {
+                        return self.tiny_id(k);
+                    }
+                }
                 let hash = self.key_hasher.hash_one(keys.get(i));
                 let stored = &self.keys;
                 match self.key_index.find(hash, |&(h, g)| h == hash && stored.get(g as usize) == keys.get(i))
@@ -653,6 +667,16 @@ impl Accumulator {
                 }
             })
             .collect()
+    }
+
+    /// The global id of a single-column key given as its tiny key.
+    fn tiny_id(&mut self, key: u64) -> u32 {
+        let next = self.keys.len() as u32;
+        let keys = &mut self.keys;
+        *self.tiny_index.entry(key).or_insert_with(|| {
+            keys.push_taken(&mut [keys::tiny_value(key)]);
+            next
+        })
     }
 
     /// Fold a window of chunks, in order, into the accumulator. `batches[i]` is
@@ -991,7 +1015,7 @@ fn absorb_partials(parts: &[&[u8]]) -> Result<(Request, Plan, Accumulator)> {
             )));
         }
         let chunk = ChunkOut {
-            keys: KeyTuples::from_boxed(plan.keys.len(), &part.keys),
+            keys: ChunkKeys::Tuples(KeyTuples::from_boxed(plan.keys.len(), &part.keys)),
             cells: part.cells.clone(),
             states: ChunkStates::Local(
                 plan.kpis

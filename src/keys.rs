@@ -741,6 +741,37 @@ impl KeyTuples {
     }
 }
 
+/// A chunk's distinct keys (index = code): one `by` column of short strings
+/// stays tiny keys ([`Distinct::Tiny`]), so that a key per customer costs no
+/// string per chunk; any other as key tuples.
+pub enum ChunkKeys {
+    Tiny(Vec<u64>),
+    Tuples(KeyTuples),
+}
+
+impl ChunkKeys {
+    pub fn len(&self) -> usize {
+        match self {
+            ChunkKeys::Tiny(keys) => keys.len(),
+            ChunkKeys::Tuples(tuples) => tuples.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// [`encode_keys`], with one column of short strings left as tiny keys.
+pub fn encode_chunk_keys(columns: &[&dyn Array], rows: usize, codes: &mut Vec<u32>) -> ChunkKeys {
+    if let [one] = columns {
+        return match encode_distinct(*one, codes) {
+            Distinct::Tiny(keys) => ChunkKeys::Tiny(keys),
+            Distinct::Values(values) => ChunkKeys::Tuples(KeyTuples { width: 1, len: values.len(), values }),
+        };
+    }
+    ChunkKeys::Tuples(encode_keys(columns, rows, codes))
+}
+
 /// Encode all `by` columns of a chunk into one code per row and the distinct
 /// key tuples (index = code). With no `by` columns every row has code 0.
 pub fn encode_keys(columns: &[&dyn Array], rows: usize, codes: &mut Vec<u32>) -> KeyTuples {

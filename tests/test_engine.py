@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -152,3 +153,43 @@ def test_orders_with_many_segments_match_across_chunkings() -> None:
         got = kf.compute(reader, kpis, **common)
         pd.testing.assert_frame_equal(got, out, check_exact=False, rtol=1e-12)
     pd.testing.assert_frame_equal(kf.compute(t, kpis, threads=1, **common), out)
+
+
+def test_short_and_long_string_keys_meet_across_chunks() -> None:
+    # Chunks of ids of at most 7 bytes are encoded apart from chunks holding a
+    # longer one: a segment or customer seen in both must be one segment or customer.
+    n = 6_000
+    long_rows = set(range(2_000, 4_000, 97))
+    seg = [("a segment name longer than 7" if i in long_rows else f"s{i % 13}") for i in range(n)]
+    cust = [
+        ("a customer id longer than 7" if i in long_rows else f"c{(i * 7) % 401}") for i in range(n)
+    ]
+    t = pa.table(
+        {
+            "seg": seg,
+            "customer_id": cust,
+            "ordered_at": pa.array([i // 40 for i in range(n)], pa.int32()).cast(pa.date32()),
+            "amount": [float(i % 17) for i in range(n)],
+        }
+    )
+    kpis = [kf.Kpi("revenue", volume=None), kf.Kpi("repeat_purchase_rate", window=30)]
+    common = {"by": "seg", "period": "month", "date": "ordered_at", "as_of": "1970-06-30"}
+    whole = kf.compute(t, kpis, **common)
+    # 1,000-row batches: the first two and the last two have short ids only.
+    reader = pa.RecordBatchReader.from_batches(t.schema, t.to_batches(max_chunksize=1_000))
+    pd.testing.assert_frame_equal(kf.compute(reader, kpis, **common), whole)
+    ref = t.to_pandas()
+    ref["month"] = pd.to_datetime(ref["ordered_at"]).dt.to_period("M").dt.start_time.dt.date
+    sums = ref.groupby(["seg", "month"])["amount"].agg(["size", "sum"])
+    got = whole.assign(month=pd.to_datetime(whole["period_start"]).dt.date).set_index(
+        ["seg", "month"]
+    )
+    assert len(got) == len(sums)
+    assert (got.loc[sums.index, "revenue_n"].to_numpy() == sums["size"].to_numpy()).all()
+    assert np.allclose(got.loc[sums.index, "revenue"].to_numpy(), sums["sum"].to_numpy())
+    # Customers in the repeat purchase rate: each (segment, month) counts its distinct customers.
+    customers = ref.groupby(["seg", "month"])["customer_id"].nunique()
+    assert (
+        got.loc[customers.index, "repeat_purchase_rate_customers"].to_numpy()
+        == customers.to_numpy()
+    ).all()
