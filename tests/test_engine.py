@@ -193,3 +193,26 @@ def test_short_and_long_string_keys_meet_across_chunks() -> None:
         got.loc[customers.index, "repeat_purchase_rate_customers"].to_numpy()
         == customers.to_numpy()
     ).all()
+
+
+def test_windows_of_chunks_do_not_change_results() -> None:
+    # 40 chunks of 65,536 rows: windows of 8 chunks (1 or 2 threads), 10 (5
+    # threads) or 32 (16 threads) give the same numbers, bit for bit.
+    rng = np.random.default_rng(7)
+    n = 40 * 65_536
+    t = pa.table(
+        {
+            "seg": pa.array(rng.integers(0, 5_000, n)).cast(pa.string()),
+            "customer_id": pa.array(rng.integers(0, 20_000, n)),
+            "ordered_at": pa.array(np.sort(rng.integers(0, 400, n)).astype(np.int32)).cast(
+                pa.date32()
+            ),
+            "amount": rng.gamma(2.0, 50.0, n),
+        }
+    )
+    kpis = [kf.Kpi("revenue", volume=None), kf.Kpi("repeat_purchase_rate", window=30)]
+    common = {"by": "seg", "period": "quarter", "date": "ordered_at", "as_of": "1971-01-31"}
+    out = kf.compute(t, kpis, threads=1, **common)
+    assert out["revenue_n"].sum() == n
+    for threads in (2, 5, 16):
+        pd.testing.assert_frame_equal(kf.compute(t, kpis, threads=threads, **common), out)
