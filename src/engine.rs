@@ -904,8 +904,9 @@ pub(crate) fn with_threads<T: Send>(
 // in any grouping into the result one scan gives.
 
 const PARTIAL_MAGIC: &[u8; 4] = b"KPFP";
-/// Bumped whenever the encoding of a partial result changes.
-pub const PARTIAL_VERSION: u16 = 2;
+/// Bumped whenever the encoding of a partial result changes (3: a history's
+/// customers travel as [`keys::Distinct`]).
+pub const PARTIAL_VERSION: u16 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct PartialData {

@@ -650,8 +650,7 @@ impl<K: EntityKpi> DynEntity for K {
     ) {
         let history = history.downcast_mut::<History<K::Event>>().expect("history of the KPI's own type");
         // Customers get global ids in chunk order (one lookup per distinct
-        // customer of a chunk, on this thread); the visits are then
-        // renumbered where they lie, in parallel across chunks.
+        // customer of a chunk, on this thread).
         let (customers, visits): (Vec<Distinct>, Vec<_>) = chunks
             .into_iter()
             .map(|c| {
