@@ -197,7 +197,8 @@ pub trait DynKpi: Send + Sync {
     fn encode_states(&self, states: &dyn Any) -> Result<Vec<u8>>;
     fn decode_states(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>>;
     fn fields(&self) -> Vec<Field>;
-    /// Puts the states in output order (see `engine::put_in_order`; `order` covers them all) and finalises them.
+    /// Puts the states in output order (see `engine::put_in_order`; `order` covers them all),
+    /// finalises them and frees them (`states` is left empty).
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
 }
 
@@ -291,7 +292,12 @@ impl<K: Kpi> DynKpi for K {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
         put_in_order(all, order);
         let refs: Vec<&K::State> = all.iter().collect();
-        Kpi::finalize(self, &refs, ctx)
+        let arrays = Kpi::finalize(self, &refs, ctx);
+        drop(refs);
+        // Free the states now, not when the call ends: the call's peak then
+        // holds the states still to finalise beside the finished columns.
+        *all = Vec::new();
+        arrays
     }
 }
 
@@ -1433,6 +1439,23 @@ mod tests {
             put_in_order(&mut owned, order);
             assert_eq!(owned, order.iter().map(|i| i.to_string()).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn finalize_frees_the_states_it_finalised() {
+        // Freed as each KPI finishes, not when the call ends: a call's peak
+        // memory then never holds every KPI's states beside every output.
+        let crate::registry::Built::Row(kpi) = crate::registry::build("nps", &serde_json::json!({})).unwrap()
+        else {
+            panic!("nps is a row KPI")
+        };
+        let ctx =
+            Ctx { confidence: 0.95, z: crate::stats::z_for(0.95), on_invalid: OnInvalid::Raise, as_of: None };
+        let mut states = kpi.new_states(3);
+        let arrays = kpi.finalize(states.as_mut(), &[2, 0, 1], &ctx);
+        assert!(arrays.iter().all(|a| a.len() == 3));
+        let left = states.downcast_ref::<Vec<crate::kpi::survey::ScoreHistogram>>().unwrap();
+        assert!(left.is_empty() && left.capacity() == 0);
     }
 
     #[test]

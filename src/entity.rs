@@ -396,7 +396,7 @@ pub trait DynEntity: Send + Sync {
         position: &[u32],
     ) -> Box<dyn Any + Send>;
     fn fields(&self) -> Vec<Field>;
-    /// Finalises the states [`DynEntity::place`] put in output order.
+    /// Finalises the states [`DynEntity::place`] put in output order and frees them.
     fn finalize(&self, states: &mut dyn Any, ctx: &Ctx) -> Vec<ArrayRef>;
 }
 
@@ -758,7 +758,11 @@ impl<K: EntityKpi> DynEntity for K {
     fn finalize(&self, states: &mut dyn Any, ctx: &Ctx) -> Vec<ArrayRef> {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
         let refs: Vec<&K::State> = all.iter().collect();
-        EntityKpi::finalize(self, &refs, ctx)
+        let arrays = EntityKpi::finalize(self, &refs, ctx);
+        drop(refs);
+        // Freed now, as the row KPIs' states are (see `DynKpi::finalize`).
+        *all = Vec::new();
+        arrays
     }
 }
 
