@@ -115,6 +115,8 @@ def run_cell(args: argparse.Namespace, rows: int, segments: int) -> list[dict[st
             ",".join(args.engines),
             "--repeat",
             str(args.repeat),
+            "--rounds",
+            str(args.rounds),
             "--seed",
             str(args.seed),
             "--cache",
@@ -129,7 +131,7 @@ def run_cell(args: argparse.Namespace, rows: int, segments: int) -> list[dict[st
         proc = subprocess.run(command, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         summary = json.loads(out.read_text()) if out.exists() else None
-    base = {"rows": rows, "segments": segments, "repeat": args.repeat}
+    base = {"rows": rows, "segments": segments, "repeat": args.repeat, "rounds": args.rounds}
     if summary is None:
         # run.py itself failed (data generation, a disagreement, ...): no numbers.
         tail = (proc.stderr or proc.stdout).strip().splitlines()
@@ -371,9 +373,12 @@ def best_of(items: list[dict[str, Any]]) -> str:
     repeats = sorted({i["repeat"] for i in items if "repeat" in i})
     if not repeats:
         return "best of ?"
-    if len(repeats) == 1:
-        return f"best of {repeats[0]}"
-    return f"best of {repeats[0]}-{repeats[-1]}"
+    runs = f"best of {repeats[0]}" if len(repeats) == 1 else f"best of {repeats[0]}-{repeats[-1]}"
+    rounds = sorted({i.get("rounds", 1) for i in items})
+    if rounds != [1]:
+        shown = " / ".join(map(str, rounds))
+        runs += f" in each of {shown} rounds (`run.py --rounds`), best round kept"
+    return runs
 
 
 def values(items: list[dict[str, Any]], key: str) -> str:
@@ -842,6 +847,12 @@ def main() -> None:
     )
     parser.add_argument("--engines", default=",".join(ENGINES), help="passed to run.py")
     parser.add_argument("--repeat", type=int, default=3, help="suite runs per engine (best kept)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="passed to run.py: the engines run this many times in turn, each keeps its best round",
+    )
     parser.add_argument("--timeout", type=float, default=0, help="seconds per engine (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default=str(HERE / ".cache"), help="folder of cached Parquet")
@@ -891,8 +902,8 @@ def main() -> None:
         args.rows, args.segments = args.rows[0], args.segments[0]
         stream_worker(args)
         return
-    if args.repeat < 1 or args.stream_repeat < 1:
-        parser.error("--repeat and --stream-repeat must be at least 1")
+    if args.repeat < 1 or args.stream_repeat < 1 or args.rounds < 1:
+        parser.error("--repeat, --rounds and --stream-repeat must be at least 1")
     args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
 
     command = shlex.join(["python", "benchmarks/growth.py", *sys.argv[1:]])
