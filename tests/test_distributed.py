@@ -209,7 +209,10 @@ def test_gil_is_released_while_rust_works() -> None:
     assert ticks > 0.2 * elapsed / 0.001 * 0.5 or elapsed < 0.05
 
 
-def test_ctrl_c_interrupts_within_a_second() -> None:
+@pytest.mark.parametrize("threads", [None, 2])
+def test_ctrl_c_interrupts_within_a_second(threads: int | None) -> None:
+    # threads=2: the call runs on a pool of its own, whose threads Python
+    # never runs signal handlers on (the interrupt used to come at the end).
     schema = pa.schema([("score", pa.int64())])
     pulled = 0
 
@@ -236,7 +239,7 @@ def test_ctrl_c_interrupts_within_a_second() -> None:
     try:
         timer.start()
         with pytest.raises(KeyboardInterrupt):
-            kf.nps(reader, survey_type=None)
+            kf.nps(reader, survey_type=None, threads=threads)
         elapsed = time.perf_counter() - start
     except BaseException as err:
         raise AssertionError(

@@ -1,6 +1,8 @@
 //! The pyo3 binding, kept thin: convert the inputs, run the core with the GIL
 //! released and panics caught, convert the result. No KPI logic here.
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -69,9 +71,46 @@ pub(crate) fn to_py(py: Python<'_>, err: Error) -> PyErr {
     build().unwrap_or_else(|e| e)
 }
 
-/// Asked between windows of chunks, with the GIL: a pending Ctrl-C stops the scan.
-fn interrupted() -> bool {
-    Python::attach(|py| py.check_signals().is_err())
+/// Run `f`, an engine call given a cancel flag to read between windows of
+/// chunks, on a thread of its own (see [`guarded`]), while this thread waits
+/// without the GIL and runs Python's signal handlers every 50 ms: an
+/// exception from one (Ctrl-C's KeyboardInterrupt) stops the call and is
+/// raised. Python runs signal handlers only on its main thread, and with
+/// `threads=` the engine runs on a pool of its own: asked from there, a
+/// Ctrl-C went unseen until the call had ended.
+pub(crate) fn interruptible<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce(engine::Cancel) -> crate::Result<T> + Send,
+) -> PyResult<T> {
+    let stop = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    let caller = std::thread::current();
+    let mut signal: Option<PyErr> = None;
+    let result = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let result = guarded(|| f(&|| stop.load(Ordering::Relaxed)));
+            done.store(true, Ordering::Release);
+            caller.unpark();
+            result
+        });
+        while !done.load(Ordering::Acquire) {
+            py.detach(|| std::thread::park_timeout(Duration::from_millis(50)));
+            if signal.is_none() && !done.load(Ordering::Acquire) {
+                if let Err(err) = py.check_signals() {
+                    signal = Some(err);
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        py.detach(|| worker.join())
+            .unwrap_or_else(|_| Err(Error::Internal("the computation's thread panicked".into())))
+    });
+    // A signal's exception wins, even over a result that was finished before
+    // the engine saw the flag: the user asked to stop.
+    match signal {
+        Some(err) => Err(err),
+        None => result.map_err(|e| to_py(py, e)),
+    }
 }
 
 /// Compute the KPIs of `request` (JSON, see `engine::Request`) over `data`.
@@ -81,9 +120,7 @@ fn compute(py: Python<'_>, data: AnyRecordBatch, request: &str) -> PyResult<(Py<
     let request = engine::Request::from_json(request).map_err(|e| to_py(py, e))?;
     let reader = data.into_reader()?;
     let schema = reader.schema();
-    let output = py
-        .detach(|| guarded(|| engine::run_with(&request, schema, reader, &interrupted)))
-        .map_err(|e| to_py(py, e))?;
+    let output = interruptible(py, |cancel| engine::run_with(&request, schema, reader, cancel))?;
     output_to_py(py, output)
 }
 
@@ -100,9 +137,7 @@ fn compute_partial(py: Python<'_>, data: AnyRecordBatch, request: &str) -> PyRes
     let request = engine::Request::from_json(request).map_err(|e| to_py(py, e))?;
     let reader = data.into_reader()?;
     let schema = reader.schema();
-    let bytes = py
-        .detach(|| guarded(|| engine::run_partial(&request, schema, reader, &interrupted)))
-        .map_err(|e| to_py(py, e))?;
+    let bytes = interruptible(py, |cancel| engine::run_partial(&request, schema, reader, cancel))?;
     Ok(PyBytes::new(py, &bytes).unbind())
 }
 

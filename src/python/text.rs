@@ -3,7 +3,7 @@ use pyo3::prelude::*;
 use pyo3_arrow::input::AnyRecordBatch;
 use pyo3_arrow::PyRecordBatch;
 
-use super::{guarded, interrupted, to_py};
+use super::{interruptible, to_py};
 use crate::{terms, text};
 
 /// Rank each group's distinctive terms; `request` is a JSON `terms::TermsRequest`.
@@ -12,9 +12,7 @@ fn distinctive_terms(py: Python<'_>, data: AnyRecordBatch, request: &str) -> PyR
     let request = terms::TermsRequest::from_json(request).map_err(|e| to_py(py, e))?;
     let reader = data.into_reader()?;
     let schema = reader.schema();
-    let batch = py
-        .detach(|| guarded(|| terms::distinctive_terms(&request, schema, reader, &interrupted)))
-        .map_err(|e| to_py(py, e))?;
+    let batch = interruptible(py, |cancel| terms::distinctive_terms(&request, schema, reader, cancel))?;
     Ok(PyRecordBatch::new(batch).into_pyarrow(py)?.unbind())
 }
 
