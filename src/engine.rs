@@ -877,9 +877,14 @@ fn scan_all(
     }
     // A KPI censors at "now": find the latest observed date first. The
     // batches are kept (Arc'd buffers, no copy for in-memory input).
-    let kept: Vec<RecordBatch> = batches
-        .map(|b| b.map_err(|e| Error::param(format!("could not read the input: {e}"))))
-        .collect::<Result<_>>()?;
+    let mut kept: Vec<RecordBatch> = Vec::new();
+    for batch in batches {
+        kept.push(batch.map_err(|e| Error::param(format!("could not read the input: {e}")))?);
+        // A long stream is read whole before the scan: Ctrl-C must not wait for it.
+        if cancel() {
+            return Err(Error::Interrupted);
+        }
+    }
     let as_of = latest_day(&kept, &observed);
     let ctx = Ctx { as_of, ..plan.ctx.clone() };
     scan(plan, &ctx, kept.into_iter().map(Ok), cancel)
@@ -1439,6 +1444,38 @@ mod tests {
             put_in_order(&mut owned, order);
             assert_eq!(owned, order.iter().map(|i| i.to_string()).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn cancel_stops_the_reading_before_the_scan() {
+        // Resolution time without as_of reads every batch to find the latest
+        // observed date before it scans: a cancel must stop that reading too.
+        let schema = Arc::new(Schema::new(vec![
+            arrow_schema::Field::new("opened_at", DataType::Date32, false),
+            arrow_schema::Field::new("resolved_at", DataType::Date32, true),
+            arrow_schema::Field::new("priority", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(arrow_array::Date32Array::from(vec![19_000, 19_001, 19_010])),
+                Arc::new(arrow_array::Date32Array::from(vec![Some(19_002), None, Some(19_011)])),
+                Arc::new(arrow_array::StringArray::from(vec!["high", "standard", "high"])),
+            ],
+        )
+        .unwrap();
+        let request = Request::from_json(r#"{"kpis":[{"kind":"resolution_time"}]}"#).unwrap();
+        // The same request with all its batches: the input is valid.
+        assert!(run(&request, schema.clone(), (0..3).map(|_| Ok(batch.clone()))).is_ok());
+        let pulled = std::sync::atomic::AtomicUsize::new(0);
+        let batches = std::iter::repeat_with(|| {
+            pulled.fetch_add(1, AtomicOrdering::Relaxed);
+            Ok(batch.clone())
+        })
+        .take(1000);
+        let result = run_with(&request, schema, batches, &|| pulled.load(AtomicOrdering::Relaxed) >= 3);
+        assert!(matches!(result, Err(Error::Interrupted)));
+        assert_eq!(pulled.load(AtomicOrdering::Relaxed), 3);
     }
 
     #[test]
