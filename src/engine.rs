@@ -229,6 +229,18 @@ pub(crate) fn put_in_order<S>(all: &mut Vec<S>, order: &[u32]) {
     *all = ordered;
 }
 
+/// `finalize` over the states (in their order), which are then freed: now,
+/// not when the call ends, so that the call's peak holds only the states
+/// still to finalise beside the finished columns.
+pub(crate) fn finalize_and_free<S>(
+    all: &mut Vec<S>,
+    finalize: impl FnOnce(&[&S]) -> Vec<ArrayRef>,
+) -> Vec<ArrayRef> {
+    let arrays = finalize(&all.iter().collect::<Vec<_>>());
+    *all = Vec::new();
+    arrays
+}
+
 fn downcast<S: 'static>(states: &dyn Any) -> &Vec<S> {
     states.downcast_ref::<Vec<S>>().expect("state vector of the KPI's own type")
 }
@@ -291,13 +303,7 @@ impl<K: Kpi> DynKpi for K {
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
         put_in_order(all, order);
-        let refs: Vec<&K::State> = all.iter().collect();
-        let arrays = Kpi::finalize(self, &refs, ctx);
-        drop(refs);
-        // Free the states now, not when the call ends: the call's peak then
-        // holds the states still to finalise beside the finished columns.
-        *all = Vec::new();
-        arrays
+        finalize_and_free(all, |refs| Kpi::finalize(self, refs, ctx))
     }
 }
 

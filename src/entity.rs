@@ -757,12 +757,7 @@ impl<K: EntityKpi> DynEntity for K {
     }
     fn finalize(&self, states: &mut dyn Any, ctx: &Ctx) -> Vec<ArrayRef> {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
-        let refs: Vec<&K::State> = all.iter().collect();
-        let arrays = EntityKpi::finalize(self, &refs, ctx);
-        drop(refs);
-        // Freed now, as the row KPIs' states are (see `DynKpi::finalize`).
-        *all = Vec::new();
-        arrays
+        crate::engine::finalize_and_free(all, |refs| EntityKpi::finalize(self, refs, ctx))
     }
 }
 
