@@ -19,6 +19,7 @@ use arrow_array::types::{
     TimestampNanosecondType, TimestampSecondType,
 };
 use arrow_array::{Array, PrimitiveArray};
+use arrow_buffer::bit_iterator::BitIndexIterator;
 use arrow_schema::{DataType, TimeUnit};
 use chrono::{Offset, TimeZone};
 
@@ -552,23 +553,26 @@ impl DateReader {
         out.reserve(array.len());
         match &self.kind {
             DateKind::Null => out.resize(array.len(), NULL_DAY),
-            DateKind::Date32 => map_days(array.as_primitive::<Date32Type>(), out, |d| d),
-            DateKind::Date64 => map_days(array.as_primitive::<Date64Type>(), out, |ms| {
+            DateKind::Date32 => map_days(array.as_primitive::<Date32Type>(), out, false, |d| d),
+            DateKind::Date64 => map_days(array.as_primitive::<Date64Type>(), out, false, |ms| {
                 sat_i32(ms.div_euclid(SECS_PER_DAY * 1_000))
             }),
             DateKind::Naive(unit) => {
-                map_timestamps(array, *unit, out, |t, per_sec| sat_i32(t.div_euclid(per_sec * SECS_PER_DAY)));
+                map_timestamps(array, *unit, out, false, |t, per_sec| {
+                    sat_i32(t.div_euclid(per_sec * SECS_PER_DAY))
+                });
             }
             DateKind::Zoned(unit, Zone::Fixed(offset)) => {
                 let offset = *offset;
-                map_timestamps(array, *unit, out, |t, per_sec| {
+                map_timestamps(array, *unit, out, false, |t, per_sec| {
                     let local = t.div_euclid(per_sec).saturating_add(offset);
                     sat_i32(local.div_euclid(SECS_PER_DAY))
                 });
             }
             DateKind::Zoned(unit, Zone::Named(tz)) => {
                 let mut cache = OffsetCache::new(*tz);
-                map_timestamps(array, *unit, out, |t, per_sec| {
+                // Skip the values under nulls: each could send the offset cache to 1970.
+                map_timestamps(array, *unit, out, true, |t, per_sec| {
                     let local = cache.local_secs(t.div_euclid(per_sec));
                     sat_i32(local.div_euclid(SECS_PER_DAY))
                 });
@@ -583,36 +587,60 @@ impl DateReader {
 /// 64-bit divide per row. (Measured at 10M rows, reading the days is bound by
 /// the first load of the input column either way; the divide was not its cost.)
 #[inline]
-fn map_timestamps(array: &dyn Array, unit: TimeUnit, out: &mut Vec<i32>, mut f: impl FnMut(i64, i64) -> i32) {
+fn map_timestamps(
+    array: &dyn Array,
+    unit: TimeUnit,
+    out: &mut Vec<i32>,
+    skip_nulls: bool,
+    mut f: impl FnMut(i64, i64) -> i32,
+) {
     const S: i64 = units_per_sec(TimeUnit::Second);
     const MS: i64 = units_per_sec(TimeUnit::Millisecond);
     const US: i64 = units_per_sec(TimeUnit::Microsecond);
     const NS: i64 = units_per_sec(TimeUnit::Nanosecond);
     match unit {
-        TimeUnit::Second => map_days(array.as_primitive::<TimestampSecondType>(), out, |t| f(t, S)),
+        TimeUnit::Second => {
+            map_days(array.as_primitive::<TimestampSecondType>(), out, skip_nulls, |t| f(t, S))
+        }
         TimeUnit::Millisecond => {
-            map_days(array.as_primitive::<TimestampMillisecondType>(), out, |t| f(t, MS))
+            map_days(array.as_primitive::<TimestampMillisecondType>(), out, skip_nulls, |t| f(t, MS))
         }
         TimeUnit::Microsecond => {
-            map_days(array.as_primitive::<TimestampMicrosecondType>(), out, |t| f(t, US))
+            map_days(array.as_primitive::<TimestampMicrosecondType>(), out, skip_nulls, |t| f(t, US))
         }
-        TimeUnit::Nanosecond => map_days(array.as_primitive::<TimestampNanosecondType>(), out, |t| f(t, NS)),
+        TimeUnit::Nanosecond => {
+            map_days(array.as_primitive::<TimestampNanosecondType>(), out, skip_nulls, |t| f(t, NS))
+        }
     }
 }
 
-/// Pushes `f(value)` for valid slots and [`NULL_DAY`] for null ones
-/// (`f` is not called on the undefined values behind nulls).
+/// Pushes `f(value)` for valid slots and [`NULL_DAY`] for null ones. With
+/// `skip_nulls`, `f` is not called on the values behind nulls (for an `f`
+/// whose cost depends on the value); otherwise it is, and must be cheap and
+/// total on any value.
 #[inline]
 fn map_days<T: ArrowPrimitiveType>(
     array: &PrimitiveArray<T>,
     out: &mut Vec<i32>,
+    skip_nulls: bool,
     mut f: impl FnMut(T::Native) -> i32,
 ) {
     let values = array.values();
     match array.nulls().filter(|n| n.null_count() > 0) {
         None => out.extend(values.iter().map(|&v| f(v))),
-        Some(nulls) => {
+        Some(nulls) if skip_nulls => {
             out.extend(values.iter().zip(nulls.iter()).map(|(&v, valid)| if valid { f(v) } else { NULL_DAY }))
+        }
+        Some(nulls) => {
+            // Every value read (what lies under a null is some number too, so
+            // `f` is safe on it), then the nulls overwritten: two tight loops
+            // instead of one that tests a bit per row.
+            let start = out.len();
+            out.extend(values.iter().map(|&v| f(v)));
+            let null_rows = !nulls.inner();
+            for row in BitIndexIterator::new(null_rows.values(), null_rows.offset(), null_rows.len()) {
+                out[start + row] = NULL_DAY;
+            }
         }
     }
 }
@@ -1022,6 +1050,24 @@ mod tests {
         // Sliced arrays respect the offset.
         let sliced = a.slice(1, 3);
         assert_eq!(read(&DataType::Date32, None, &sliced), vec![NULL_DAY, -1, 20_000]);
+    }
+
+    #[test]
+    fn values_under_nulls_are_never_read_as_days() {
+        // Whatever lies under a null (here the extremes of i64, and a valid
+        // day's worth of microseconds), it reads as NULL_DAY.
+        let nulls = arrow_buffer::NullBuffer::from(vec![true, false, false, true, false]);
+        let values = vec![86_400_000_000, i64::MIN, i64::MAX, -1, 86_400_000_000 * 3];
+        let a = TimestampMicrosecondArray::new(values.into(), Some(nulls));
+        let out = read(a.data_type(), None, &a);
+        assert_eq!(out, vec![1, NULL_DAY, NULL_DAY, -1, NULL_DAY]);
+        // The same through a fixed offset and a named zone, and sliced.
+        let zoned = a.clone().with_timezone("+01:00");
+        assert_eq!(read(zoned.data_type(), None, &zoned), vec![1, NULL_DAY, NULL_DAY, 0, NULL_DAY]);
+        let named = a.clone().with_timezone("Europe/Paris");
+        assert_eq!(read(named.data_type(), None, &named), vec![1, NULL_DAY, NULL_DAY, 0, NULL_DAY]);
+        let sliced = a.slice(2, 3);
+        assert_eq!(read(sliced.data_type(), None, &sliced), vec![NULL_DAY, -1, NULL_DAY]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, Decimal32Type, Decimal64Type, Float64Type};
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, RecordBatch};
+use arrow_buffer::bit_iterator::BitIndexIterator;
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,16 @@ impl<'a> Measure<'a> {
     }
 }
 
+impl Measure<'_> {
+    /// Whether every non-null value passes [`good_quantity`]: one pass that
+    /// vectorises, and the null bits looked at only if some value fails (a
+    /// NaN under a null, as pandas leaves them, is no problem).
+    fn all_good(&self) -> bool {
+        self.values.iter().fold(true, |ok, &x| ok & good_quantity(x))
+            || self.values.iter().enumerate().all(|(row, &x)| good_quantity(x) || self.get(row).is_none())
+    }
+}
+
 /// A measure that must be a finite number >= 0; the problem to record otherwise.
 fn bad_quantity(v: f64, noun: &str) -> Option<String> {
     if !v.is_finite() {
@@ -119,6 +130,41 @@ fn bad_quantity(v: f64, noun: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+/// Whether every row of an OTIF chunk passes every rule of the row loop (a
+/// promised date, no delivery before the order, valid quantities, and a
+/// delivered quantity wherever a delivery date is set). Column by column,
+/// without short cuts, so that the loops vectorise.
+fn chunk_is_valid(
+    promised: &[i32],
+    delivered: &[i32],
+    ordered: &[i32],
+    qty: &Measure,
+    dqty: &Measure,
+) -> bool {
+    let promised_ok = promised.iter().fold(true, |ok, &d| ok & (d != NULL_DAY));
+    let order_ok = ordered.is_empty()
+        || delivered
+            .iter()
+            .zip(ordered)
+            .fold(true, |ok, (&d, &o)| ok & !((d != NULL_DAY) & (o != NULL_DAY) & (d < o)));
+    let qty_ok = qty.nulls.is_none() && qty.all_good();
+    // A null delivered quantity needs no delivery date: looked up only where
+    // the nulls are.
+    let nulls_ok = dqty.nulls.as_ref().is_none_or(|nulls| {
+        let null_rows = !nulls.inner();
+        BitIndexIterator::new(null_rows.values(), null_rows.offset(), null_rows.len())
+            .all(|row| delivered[row] == NULL_DAY)
+    });
+    let dqty_ok = dqty.all_good() && nulls_ok;
+    promised_ok & order_ok & qty_ok & dqty_ok
+}
+
+/// Whether [`bad_quantity`] passes `v`, without building its message.
+#[inline]
+fn good_quantity(v: f64) -> bool {
+    v.is_finite() & (v >= 0.0)
 }
 
 /// Check that a text column holds strings (any flavour, or a dictionary of them).
@@ -327,9 +373,57 @@ impl Kpi for RevenueKpi {
         let amounts = Measure::new(batch.column(self.amount).as_ref());
         let volumes = self.volume.map(|v| Measure::new(batch.column(v).as_ref()));
         let volume_name = self.params.volume.as_deref().unwrap_or_default();
+        let valid = amounts.all_good() && volumes.as_ref().is_none_or(|v| v.all_good());
+        if valid && states.len() <= cells.len() {
+            // The usual chunk: nothing to diagnose, and fewer cells than rows.
+            // Two passes: counts and sums, then squared deviations from each
+            // cell's mean in this chunk (the exact two-pass variance, with no
+            // division per row); the chunk's moments join the states by merge.
+            let mut chunk = vec![RevenueState::default(); states.len()];
+            for_each_kept(cells, |row, cell| {
+                let c = &mut chunk[cell as usize];
+                match amounts.get(row) {
+                    Some(a) => {
+                        c.n += 1;
+                        c.revenue.add(a);
+                    }
+                    None => c.missing += 1,
+                }
+                if let Some(v) = volumes.as_ref().and_then(|v| v.get(row)) {
+                    c.volume.add(v);
+                    c.volume_n += 1;
+                }
+            });
+            for c in chunk.iter_mut().filter(|c| c.n > 0) {
+                c.mean = c.revenue.value() / c.n as f64;
+            }
+            for_each_kept(cells, |row, cell| {
+                if let Some(a) = amounts.get(row) {
+                    let c = &mut chunk[cell as usize];
+                    let d = a - c.mean;
+                    c.m2 += d * d;
+                }
+            });
+            for (state, c) in states.iter_mut().zip(&chunk) {
+                state.merge(c);
+            }
+            return;
+        }
         for_each_kept(cells, |row, cell| {
             let amount = amounts.get(row);
             let volume = volumes.as_ref().and_then(|v| v.get(row));
+            let state = &mut states[cell as usize];
+            if amount.is_none_or(good_quantity) & volume.is_none_or(good_quantity) {
+                match amount {
+                    Some(a) => state.add_amount(a),
+                    None => state.missing += 1,
+                }
+                if let Some(v) = volume {
+                    state.volume.add(v);
+                    state.volume_n += 1;
+                }
+                return;
+            }
             let mut bad = false;
             if let Some(problem) = amount.and_then(|a| bad_quantity(a, "amount")) {
                 diag.record(&self.params.amount, &problem, || show_f64(amount.unwrap_or_default()));
@@ -339,19 +433,8 @@ impl Kpi for RevenueKpi {
                 diag.record(volume_name, &problem, || show_f64(volume.unwrap_or_default()));
                 bad = true;
             }
-            let state = &mut states[cell as usize];
-            if bad {
-                state.invalid += 1;
-                return;
-            }
-            match amount {
-                Some(a) => state.add_amount(a),
-                None => state.missing += 1,
-            }
-            if let Some(v) = volume {
-                state.volume.add(v);
-                state.volume_n += 1;
-            }
+            debug_assert!(bad, "a row failed the combined check but no single rule");
+            state.invalid += 1;
         });
     }
 
@@ -758,17 +841,34 @@ impl OtifState {
         self.n - self.pending - self.invalid
     }
 
+    /// Counts one valid order. Flags rather than a match on the outcome, so
+    /// that the per-row update compiles without branches: outcomes are mixed
+    /// at random through a chunk, and mispredicted branches were its cost.
+    #[inline]
     fn add(&mut self, outcome: Outcome) {
+        let (pending, delivered, on_time, in_full) = match outcome {
+            Outcome::Pending => (true, false, false, false),
+            Outcome::Due { delivered, on_time, in_full } => (false, delivered, on_time, in_full),
+        };
         self.n += 1;
-        match outcome {
-            Outcome::Pending => self.pending += 1,
-            Outcome::Due { delivered, on_time, in_full } => {
-                self.undelivered += u64::from(!delivered);
-                self.on_time += u64::from(on_time);
-                self.in_full += u64::from(in_full);
-                self.otif += u64::from(on_time && in_full);
-            }
-        }
+        self.pending += u64::from(pending);
+        self.undelivered += u64::from(!pending & !delivered);
+        self.on_time += u64::from(on_time);
+        self.in_full += u64::from(in_full);
+        self.otif += u64::from(on_time & in_full);
+    }
+}
+
+impl OtifState {
+    /// Counts valid orders given as how many had each [`Outcome::code`].
+    fn add_counts(&mut self, counts: &[u32; Outcome::CODES]) {
+        let c = counts.map(u64::from);
+        self.n += c.iter().sum::<u64>();
+        self.pending += c[0];
+        self.undelivered += c[1];
+        self.on_time += c[3] + c[5];
+        self.in_full += c[4] + c[5];
+        self.otif += c[5];
     }
 }
 
@@ -807,23 +907,42 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// How many [`Outcome::code`]s there are.
+    pub const CODES: usize = 6;
+
+    /// A dense code per outcome: pending 0, undelivered 1, and delivered
+    /// `2 + on_time + 2 * in_full` (2 to 5). Due and undelivered implies
+    /// neither on time nor in full ([`judge`]).
+    #[inline]
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Pending => 0,
+            Outcome::Due { delivered, on_time, in_full } => {
+                u8::from(!delivered) | (u8::from(delivered) * (2 + u8::from(on_time) + 2 * u8::from(in_full)))
+            }
+        }
+    }
+}
+
 /// The censoring rule: an order is due when its deadline (promised +
 /// `tolerance_days`) is before `as_of`; a due order delivered after `as_of`
 /// (or not at all) is undelivered, hence late and not in full. No `as_of`
 /// (no dates observed at all) leaves every order pending.
+#[inline]
 pub fn judge(d: Delivery, as_of: Option<i32>, tolerance_days: i32, tolerance: f64) -> Outcome {
     let deadline = d.promised.saturating_add(tolerance_days);
     let Some(as_of) = as_of else { return Outcome::Pending };
     if deadline > as_of {
         return Outcome::Pending;
     }
-    match d.delivered.filter(|&day| day <= as_of) {
-        None => Outcome::Due { delivered: false, on_time: false, in_full: false },
-        Some(day) => Outcome::Due {
-            delivered: true,
-            on_time: day <= deadline,
-            in_full: d.delivered_quantity >= d.quantity * (1.0 - tolerance),
-        },
+    // `&` rather than `&&` or a match: plain flags keep the row loop free of branches.
+    let day = d.delivered.unwrap_or(i32::MAX);
+    let delivered = d.delivered.is_some() & (day <= as_of);
+    Outcome::Due {
+        delivered,
+        on_time: delivered & (day <= deadline),
+        in_full: delivered & (d.delivered_quantity >= d.quantity * (1.0 - tolerance)),
     }
 }
 
@@ -949,6 +1068,42 @@ impl Kpi for OtifKpi {
         let dqty = Measure::new(batch.column(self.delivered_quantity).as_ref());
         let ordered_name = p.ordered.as_deref().unwrap_or_default();
 
+        if chunk_is_valid(&promised, &delivered, &ordered, &qty, &dqty) {
+            // The usual case: no row to diagnose, so the loop holds the rule alone.
+            // First every row's outcome code, in a loop without branches or
+            // state, then one count per row into its cell's histogram.
+            let rows = cells.len();
+            let (promised, delivered) = (&promised[..rows], &delivered[..rows]);
+            let (q, dq) = (&qty.values[..rows], &dqty.values[..rows]);
+            let codes: Vec<u8> = (0..rows)
+                .map(|row| {
+                    let deliv = delivered[row];
+                    let d = Delivery {
+                        promised: promised[row],
+                        delivered: (deliv != NULL_DAY).then_some(deliv),
+                        quantity: q[row],
+                        // Read only when delivered, and valid then (checked above).
+                        delivered_quantity: dq[row],
+                    };
+                    judge(d, ctx.as_of, p.tolerance_days, p.tolerance).code()
+                })
+                .collect();
+            if states.len() <= rows {
+                let mut histogram = vec![[0u32; Outcome::CODES]; states.len()];
+                for_each_kept(cells, |row, cell| histogram[cell as usize][usize::from(codes[row])] += 1);
+                for (state, counts) in states.iter_mut().zip(&histogram) {
+                    state.add_counts(counts);
+                }
+            } else {
+                // More cells than rows (the scan's direct mode, global cells).
+                for_each_kept(cells, |row, cell| {
+                    let mut counts = [0u32; Outcome::CODES];
+                    counts[usize::from(codes[row])] = 1;
+                    states[cell as usize].add_counts(&counts);
+                });
+            }
+            return;
+        }
         for_each_kept(cells, |row, cell| {
             let (prom, deliv) = (promised[row], delivered[row]);
             let order_day = ordered.get(row).copied().unwrap_or(NULL_DAY);
@@ -1304,6 +1459,123 @@ mod tests {
         a.merge(&b);
         assert_eq!((a.n, a.due(), a.pending, a.undelivered, a.invalid), (5, 3, 1, 1, 1));
         assert_eq!((a.on_time, a.in_full, a.otif), (2, 1, 1));
+    }
+
+    /// Orders with a segment each of `segments`, in two batches, all valid;
+    /// with `bad_row`, each batch also holds an order of segment -1 with a NaN
+    /// quantity, which sends that batch down the row-by-row paths.
+    fn mixed_orders(rows: usize, segments: i64, bad_row: bool) -> Vec<RecordBatch> {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: i64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 33) as i64).rem_euclid(m)
+        };
+        let mut batches = Vec::new();
+        for b in 0..2 {
+            let (mut seg, mut ordered, mut promised, mut delivered) = (vec![], vec![], vec![], vec![]);
+            let (mut qty, mut dqty, mut amount) = (vec![], vec![], vec![]);
+            for i in 0..rows {
+                let day = 90 + next(10) as i32;
+                let q = 1.0 + next(9) as f64;
+                let deliv = (next(10) > 0).then(|| day + next(15) as i32);
+                seg.push(if segments >= (2 * rows) as i64 { (b * rows + i) as i64 } else { next(segments) });
+                ordered.push(day);
+                promised.push(day + next(10) as i32);
+                delivered.push(deliv);
+                qty.push(q);
+                // Short by 5% now and then; a NaN under the null, as pandas leaves it.
+                dqty.push(deliv.map(|_| if next(4) == 0 { q * 0.95 } else { q }).or(Some(f64::NAN)));
+                amount.push((next(20) > 0).then(|| 1e6 + next(1000) as f64 / 7.0));
+            }
+            if bad_row {
+                seg.push(-1);
+                ordered.push(95);
+                promised.push(96);
+                delivered.push(Some(97));
+                qty.push(f64::NAN);
+                dqty.push(Some(1.0));
+                amount.push(Some(f64::NAN));
+            }
+            let dqty_valid: Vec<bool> = delivered.iter().map(Option::is_some).collect();
+            let dqty = Float64Array::new(
+                dqty.iter().map(|v| v.unwrap_or_default()).collect(),
+                Some(arrow_buffer::NullBuffer::from(dqty_valid)),
+            );
+            batches.push(table(vec![
+                ("seg", Arc::new(Int64Array::from(seg)) as ArrayRef),
+                ("ordered_at", Arc::new(Date32Array::from(ordered))),
+                ("promised_date", Arc::new(Date32Array::from(promised))),
+                ("delivered_date", Arc::new(Date32Array::from(delivered))),
+                ("quantity", Arc::new(Float64Array::from(qty))),
+                ("quantity_delivered", Arc::new(dqty)),
+                ("amount", Arc::new(Float64Array::from(amount))),
+            ]));
+        }
+        batches
+    }
+
+    #[test]
+    fn valid_chunks_match_the_row_by_row_paths() {
+        // OTIF and revenue take a chunk at once when no row needs a diagnosis.
+        // The same orders plus a bad row per batch (in a segment of its own)
+        // take the row-by-row paths: every other segment must come out the
+        // same. Few segments (chunk-local states) and one per order (states of
+        // the whole scan, more of them than a batch has rows).
+        let req = r#"{"kpis":[{"kind":"otif"},{"kind":"revenue"}],"by":["seg"],
+                      "as_of":"1970-04-15","on_invalid":"drop"}"#;
+        for segments in [7, 4000] {
+            let chunked = go(req, mixed_orders(1000, segments, false)).unwrap();
+            let by_row = go(req, mixed_orders(1000, segments, true)).unwrap();
+            let keep: Vec<usize> =
+                (0..by_row.num_rows()).filter(|&r| i64s(&by_row, "seg")[r] != -1).collect();
+            assert_eq!(keep.len(), chunked.num_rows());
+            // Every kind of order occurs: pending, due, undelivered, short, late, missing amounts.
+            for name in ["otif_due", "otif_pending", "otif_undelivered", "revenue_missing"] {
+                assert!(i64s(&chunked, name).iter().sum::<i64>() > 0, "{name}");
+            }
+            for field in chunked.schema().fields() {
+                let name = field.name();
+                match field.data_type() {
+                    DataType::Int64 => {
+                        let row = i64s(&by_row, name);
+                        let want: Vec<i64> = keep.iter().map(|&r| row[r]).collect();
+                        assert_eq!(i64s(&chunked, name), want, "{segments} segments, {name}");
+                    }
+                    DataType::Float64 => {
+                        let row = f64s(&by_row, name);
+                        for (got, &r) in f64s(&chunked, name).into_iter().zip(&keep) {
+                            // The chunk path's variance is two-pass, the row path's Welford.
+                            let close = match (got, row[r]) {
+                                (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                                (a, b) => a.is_none() && b.is_none(),
+                            };
+                            assert!(close, "{segments} segments, {name}: {got:?} vs {:?}", row[r]);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn outcome_codes_count_as_the_outcomes() {
+        let mut outcomes =
+            vec![Outcome::Pending, Outcome::Due { delivered: false, on_time: false, in_full: false }];
+        for (on_time, in_full) in [(false, false), (true, false), (false, true), (true, true)] {
+            outcomes.push(Outcome::Due { delivered: true, on_time, in_full });
+        }
+        let mut codes: Vec<u8> = outcomes.iter().map(|o| o.code()).collect();
+        codes.sort_unstable();
+        assert_eq!(codes, (0..Outcome::CODES as u8).collect::<Vec<_>>());
+        for o in outcomes {
+            let (mut by_outcome, mut by_code) = (OtifState::default(), OtifState::default());
+            by_outcome.add(o);
+            let mut counts = [0u32; Outcome::CODES];
+            counts[usize::from(o.code())] = 1;
+            by_code.add_counts(&counts);
+            assert_eq!(by_outcome, by_code, "{o:?}");
+        }
     }
 
     #[test]
