@@ -240,6 +240,14 @@ impl SurveyKpi {
     }
 }
 
+impl SurveyKpi {
+    #[cold]
+    #[inline(never)]
+    fn record_invalid(&self, diag: &mut Diagnostics, score: f64) {
+        diag.record(&self.params.score, &self.problem, || show_f64(score));
+    }
+}
+
 impl Kpi for SurveyKpi {
     type State = ScoreHistogram;
 
@@ -267,16 +275,18 @@ impl Kpi for SurveyKpi {
         let column = batch.column(self.index);
         let Some(scores) = Numeric::new(column.as_ref()) else { return };
         let (lo, hi) = (self.lo as f64, self.hi as f64);
+        // The diagnosis lives out of line so that this closure stays small
+        // enough to be inlined into the loop (it was a call per row).
         scores.for_each_kept(cells, |_, cell, score| {
-            let state = &mut states[cell as usize];
-            match score {
-                None => state.add(MISSING),
+            let slot = match score {
+                None => MISSING,
                 // Whole numbers on the scale only: 7.5 or 11 is a data error, not a score.
-                Some(s) if s >= lo && s <= hi && is_whole(s) => state.add((s - lo) as usize),
-                Some(s) => {
-                    state.add(INVALID);
-                    diag.record(&self.params.score, &self.problem, || show_f64(s));
-                }
+                Some(s) if s >= lo && s <= hi && is_whole(s) => (s - lo) as usize,
+                Some(_) => INVALID,
+            };
+            states[cell as usize].add(slot);
+            if slot == INVALID {
+                self.record_invalid(diag, score.unwrap_or(f64::NAN));
             }
         });
     }
