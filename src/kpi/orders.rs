@@ -747,9 +747,29 @@ impl Kpi for AccuracyKpi {
         diag: &mut Diagnostics,
         _ctx: &Ctx,
     ) {
+        let mut types = Vec::new();
+        if let Some(i) = self.error_type {
+            classify_text(batch.column(i).as_ref(), &error_bucket, &mut types);
+        }
+        let column = batch.column(self.outcome);
+        if let (None, Some(flags)) =
+            (&self.params.error_count, column.as_boolean_opt().filter(|a| a.null_count() == 0))
+        {
+            // The usual flag column, boolean without nulls: nothing to
+            // diagnose, so the flags are read in place.
+            let values = flags.values();
+            for_each_kept(cells, |row, cell| {
+                let state = &mut states[cell as usize];
+                state.share.add(values.value(row));
+                match types.get(row) {
+                    Some(&t) if t != NULL_CODE => state.errors[t as usize] += 1,
+                    _ => {}
+                }
+            });
+            return;
+        }
         // Per row: Some(Ok(accurate)), None (null) or Some(Err(bad value)).
         let mut outcome: Vec<Option<std::result::Result<bool, f64>>> = Vec::with_capacity(cells.len());
-        let column = batch.column(self.outcome);
         let (name, problem) = match &self.params.error_count {
             Some(name) => {
                 if let Some(n) = Numeric::new(column.as_ref()) {
@@ -767,10 +787,6 @@ impl Kpi for AccuracyKpi {
             }
         };
         outcome.resize(cells.len(), None);
-        let mut types = Vec::new();
-        if let Some(i) = self.error_type {
-            classify_text(batch.column(i).as_ref(), &error_bucket, &mut types);
-        }
         for_each_kept(cells, |row, cell| {
             let state = &mut states[cell as usize];
             match outcome[row] {
@@ -1418,6 +1434,34 @@ mod tests {
         assert_eq!((i64s(&out, "n"), i64s(&out, "invalid")), (vec![3], vec![1]));
         assert_eq!(i64s(&out, "errors_loading"), vec![1]);
         assert!((f64s(&out, "accuracy_pct")[0].unwrap() - 100.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn accuracy_flags_read_in_place_count_as_the_general_path() {
+        // A boolean flag column without nulls is read in place; the same
+        // flags as 0/1 integers go through the general path. Two segments,
+        // with error types and without.
+        let flags: Vec<bool> = (0..300).map(|i| i % 7 != 3).collect();
+        let types: Vec<Option<&str>> =
+            (0..300).map(|i| [None, Some("picking"), Some("Loading"), Some("dented")][i % 4]).collect();
+        let seg: Vec<i64> = (0..300).map(|i| i % 2).collect();
+        let batch = |accurate: ArrayRef| {
+            table(vec![
+                ("seg", Arc::new(Int64Array::from(seg.clone())) as ArrayRef),
+                ("accurate", accurate),
+                ("error_type", Arc::new(StringArray::from(types.clone()))),
+            ])
+        };
+        let as_bool = batch(Arc::new(BooleanArray::from(flags.clone())));
+        let as_int =
+            batch(Arc::new(Int64Array::from(flags.iter().map(|&f| i64::from(f)).collect::<Vec<_>>())));
+        for params in [r#"{}"#, r#"{"error_type":null}"#] {
+            let req = format!(r#"{{"kpis":[{{"kind":"order_accuracy","params":{params}}}],"by":["seg"]}}"#);
+            let (a, b) = (go(&req, vec![as_bool.clone()]).unwrap(), go(&req, vec![as_int.clone()]).unwrap());
+            assert_eq!(a, b, "{params}");
+            assert_eq!(i64s(&a, "n"), vec![150, 150]);
+            assert!(f64s(&a, "accuracy_pct")[0].unwrap() < 100.0);
+        }
     }
 
     fn delivery(promised: i32, delivered: Option<i32>, q: f64, dq: f64) -> Delivery {
