@@ -109,9 +109,7 @@ impl<'a> Measure<'a> {
             Some(self.values[row])
         }
     }
-}
 
-impl Measure<'_> {
     /// Whether every non-null value passes [`good_quantity`]: one pass that
     /// vectorises, and the null bits looked at only if some value fails (a
     /// NaN under a null, as pandas leaves them, is no problem).
@@ -373,8 +371,8 @@ impl Kpi for RevenueKpi {
         let amounts = Measure::new(batch.column(self.amount).as_ref());
         let volumes = self.volume.map(|v| Measure::new(batch.column(v).as_ref()));
         let volume_name = self.params.volume.as_deref().unwrap_or_default();
-        let valid = amounts.all_good() && volumes.as_ref().is_none_or(|v| v.all_good());
-        if valid && states.len() <= cells.len() {
+        if states.len() <= cells.len() && amounts.all_good() && volumes.as_ref().is_none_or(|v| v.all_good())
+        {
             // The usual chunk: nothing to diagnose, and fewer cells than rows.
             // Two passes: counts and sums, then squared deviations from each
             // cell's mean in this chunk (the exact two-pass variance, with no
@@ -412,18 +410,6 @@ impl Kpi for RevenueKpi {
         for_each_kept(cells, |row, cell| {
             let amount = amounts.get(row);
             let volume = volumes.as_ref().and_then(|v| v.get(row));
-            let state = &mut states[cell as usize];
-            if amount.is_none_or(good_quantity) & volume.is_none_or(good_quantity) {
-                match amount {
-                    Some(a) => state.add_amount(a),
-                    None => state.missing += 1,
-                }
-                if let Some(v) = volume {
-                    state.volume.add(v);
-                    state.volume_n += 1;
-                }
-                return;
-            }
             let mut bad = false;
             if let Some(problem) = amount.and_then(|a| bad_quantity(a, "amount")) {
                 diag.record(&self.params.amount, &problem, || show_f64(amount.unwrap_or_default()));
@@ -433,8 +419,19 @@ impl Kpi for RevenueKpi {
                 diag.record(volume_name, &problem, || show_f64(volume.unwrap_or_default()));
                 bad = true;
             }
-            debug_assert!(bad, "a row failed the combined check but no single rule");
-            state.invalid += 1;
+            let state = &mut states[cell as usize];
+            if bad {
+                state.invalid += 1;
+                return;
+            }
+            match amount {
+                Some(a) => state.add_amount(a),
+                None => state.missing += 1,
+            }
+            if let Some(v) = volume {
+                state.volume.add(v);
+                state.volume_n += 1;
+            }
         });
     }
 
@@ -658,6 +655,18 @@ pub struct AccuracyState {
     pub errors: [u64; 4],
 }
 
+impl AccuracyState {
+    /// Counts one checked order, and its error type's bucket if it has one.
+    #[inline]
+    fn add(&mut self, accurate: bool, error_type: Option<&u8>) {
+        self.share.add(accurate);
+        match error_type {
+            Some(&t) if t != NULL_CODE => self.errors[usize::from(t)] += 1,
+            _ => {}
+        }
+    }
+}
+
 impl State for AccuracyState {
     fn merge(&mut self, other: &Self) {
         self.share.merge(&other.share);
@@ -758,14 +767,7 @@ impl Kpi for AccuracyKpi {
             // The usual flag column, boolean without nulls: nothing to
             // diagnose, so the flags are read in place.
             let values = flags.values();
-            for_each_kept(cells, |row, cell| {
-                let state = &mut states[cell as usize];
-                state.share.add(values.value(row));
-                match types.get(row) {
-                    Some(&t) if t != NULL_CODE => state.errors[t as usize] += 1,
-                    _ => {}
-                }
-            });
+            for_each_kept(cells, |row, cell| states[cell as usize].add(values.value(row), types.get(row)));
             return;
         }
         // Per row: Some(Ok(accurate)), None (null) or Some(Err(bad value)).
@@ -795,13 +797,7 @@ impl Kpi for AccuracyKpi {
                     state.invalid += 1;
                     diag.record(name, problem, || show_f64(x));
                 }
-                Some(Ok(ok)) => {
-                    state.share.add(ok);
-                    match types.get(row) {
-                        Some(&t) if t != NULL_CODE => state.errors[t as usize] += 1,
-                        _ => {}
-                    }
-                }
+                Some(Ok(ok)) => state.add(ok, types.get(row)),
             }
         });
     }
@@ -857,25 +853,19 @@ impl OtifState {
         self.n - self.pending - self.invalid
     }
 
-    /// Counts one valid order. Flags rather than a match on the outcome, so
-    /// that the per-row update compiles without branches: outcomes are mixed
-    /// at random through a chunk, and mispredicted branches were its cost.
-    #[inline]
     fn add(&mut self, outcome: Outcome) {
-        let (pending, delivered, on_time, in_full) = match outcome {
-            Outcome::Pending => (true, false, false, false),
-            Outcome::Due { delivered, on_time, in_full } => (false, delivered, on_time, in_full),
-        };
         self.n += 1;
-        self.pending += u64::from(pending);
-        self.undelivered += u64::from(!pending & !delivered);
-        self.on_time += u64::from(on_time);
-        self.in_full += u64::from(in_full);
-        self.otif += u64::from(on_time & in_full);
+        match outcome {
+            Outcome::Pending => self.pending += 1,
+            Outcome::Due { delivered, on_time, in_full } => {
+                self.undelivered += u64::from(!delivered);
+                self.on_time += u64::from(on_time);
+                self.in_full += u64::from(in_full);
+                self.otif += u64::from(on_time && in_full);
+            }
+        }
     }
-}
 
-impl OtifState {
     /// Counts valid orders given as how many had each [`Outcome::code`].
     fn add_counts(&mut self, counts: &[u32; Outcome::CODES]) {
         let c = counts.map(u64::from);
@@ -952,7 +942,7 @@ pub fn judge(d: Delivery, as_of: Option<i32>, tolerance_days: i32, tolerance: f6
     if deadline > as_of {
         return Outcome::Pending;
     }
-    // `&` rather than `&&` or a match: plain flags keep the row loop free of branches.
+    // Flags combined with `&`, not `&&`: the outcome code loop need not branch on them.
     let day = d.delivered.unwrap_or(i32::MAX);
     let delivered = d.delivered.is_some() & (day <= as_of);
     Outcome::Due {
