@@ -53,7 +53,7 @@ impl ValueColumn {
             valid: 0,
         }
     }
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, v: Option<f64>) {
         let v = v.filter(|x| x.is_finite());
         let i = self.data.len();
@@ -117,17 +117,17 @@ impl RowColumns {
             values: (0..values).map(|_| ValueColumn::with_capacity(len)).collect(),
         }
     }
-    #[inline]
+    #[inline(always)]
     pub(crate) fn count(&mut self, column: usize, v: u64) {
         self.counts[column].push(v as i64);
     }
     /// A value; `None` (or a non-finite value) becomes null.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn value(&mut self, column: usize, v: Option<f64>) {
         self.values[column].push(v);
     }
     /// A point value and its interval: value columns `column..column + 3`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn estimate(&mut self, column: usize, (value, interval): Estimate) {
         self.values[column].push(value);
         self.values[column + 1].push(interval.map(|c| c.0));
