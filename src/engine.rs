@@ -633,6 +633,10 @@ struct Accumulator {
     /// by tiny key: such a key is always found here, never in `key_index`,
     /// whether its chunk came as tiny keys or as tuples.
     tiny_index: keys::FastMap<u64, u32>,
+    /// The same for the integer keys of one `by` column: held by value, so a
+    /// lookup reads no stored key (with a key per row, each such read was a
+    /// cache miss of its own).
+    int_index: keys::FastMap<i64, u32>,
     keys: KeyTuples,
     cells: CellIndex,
     states: Vec<Box<dyn Any + Send>>,
@@ -650,6 +654,7 @@ impl Accumulator {
             key_index: hashbrown::HashTable::with_capacity(1024),
             key_hasher: foldhash::fast::FixedState::with_seed(0x6b70_6966),
             tiny_index: keys::fast_map(0),
+            int_index: keys::fast_map(0),
             keys: KeyTuples::new(plan.keys.len()),
             cells: CellIndex::new(),
             states: plan.kpis.iter().map(|b| b.kpi.new_states(0)).collect(),
@@ -671,6 +676,9 @@ impl Accumulator {
                 if let [one] = keys.get(i) {
                     if let Some(k) = keys::tiny_key(one) {
                         return self.tiny_id(k);
+                    }
+                    if let KeyValue::Int(v) = *one {
+                        return self.int_id(v);
                     }
                 }
                 let hash = self.key_hasher.hash_one(keys.get(i));
@@ -695,6 +703,16 @@ impl Accumulator {
         let keys = &mut self.keys;
         *self.tiny_index.entry(key).or_insert_with(|| {
             keys.push_taken(&mut [keys::tiny_value(key)]);
+            next
+        })
+    }
+
+    /// The global id of a single-column integer key.
+    fn int_id(&mut self, v: i64) -> u32 {
+        let next = self.keys.len() as u32;
+        let keys = &mut self.keys;
+        *self.int_index.entry(v).or_insert_with(|| {
+            keys.push_taken(&mut [KeyValue::Int(v)]);
             next
         })
     }

@@ -114,3 +114,53 @@ fn unknown_kpi_and_missing_column_are_input_errors() {
     let e = go(&request(r#"{"kpis":[{"kind":"nps","params":{"score":"scores"}}]}"#), vec![b]).unwrap_err();
     assert!(e.to_string().contains("Did you mean 'score'"), "{e}");
 }
+
+#[test]
+fn integer_keys_across_chunks_count_as_a_plain_map() {
+    // One integer `by` column over many chunks (a key on most rows, as with a
+    // segment per customer), with a null, negatives and the extremes of i64;
+    // and a two-column key with the same integers (the general key path).
+    let n = 200_000usize;
+    let key = |i: usize| -> Option<i64> {
+        match i % 9973 {
+            0 => None,
+            1 => Some(i64::MIN),
+            2 => Some(i64::MAX),
+            _ => Some((i as i64 * 2_654_435_761) % 150_001 - 75_000),
+        }
+    };
+    let keys: Vec<Option<i64>> = (0..n).map(key).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("seg", DataType::Int64, true),
+        Field::new("other", DataType::Utf8, false),
+        Field::new("score", DataType::Int64, false),
+    ]));
+    let whole = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(keys.clone())),
+            Arc::new(StringArray::from(vec!["x"; n])),
+            Arc::new(Int64Array::from((0..n).map(|i| (i % 11) as i64).collect::<Vec<_>>())),
+        ],
+    )
+    .unwrap();
+    let pieces: Vec<RecordBatch> =
+        (0..n.div_ceil(30_000)).map(|i| whole.slice(i * 30_000, (n - i * 30_000).min(30_000))).collect();
+    let mut want: std::collections::BTreeMap<(bool, i64), i64> = std::collections::BTreeMap::new();
+    for k in &keys {
+        // Output order: values ascending, null last.
+        *want.entry((k.is_none(), k.unwrap_or(0))).or_default() += 1;
+    }
+    for by in [r#"["seg"]"#, r#"["seg","other"]"#] {
+        let req = request(&format!(r#"{{"kpis":[{{"kind":"nps"}}],"by":{by}}}"#));
+        let out = go(&req, pieces.clone()).unwrap();
+        let seg = out.column_by_name("seg").unwrap().as_primitive::<Int64Type>();
+        let got: Vec<((bool, i64), i64)> = (0..out.num_rows())
+            .map(|r| {
+                let k = (seg.is_null(r), if seg.is_null(r) { 0 } else { seg.value(r) });
+                (k, out.column_by_name("n").unwrap().as_primitive::<Int64Type>().value(r))
+            })
+            .collect();
+        assert_eq!(got, want.iter().map(|(&k, &v)| (k, v)).collect::<Vec<_>>(), "by {by}");
+    }
+}
