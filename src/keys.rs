@@ -1151,21 +1151,28 @@ mod tests {
 
     #[test]
     fn rank_of_many_integers_matches_a_plain_sort() {
-        // Above the parallel-sort threshold, with extremes, repeats' neighbours and nulls.
-        let values: Vec<KeyValue> = (0..100_000i64)
-            .map(|i| match i % 1000 {
-                0 => KeyValue::Null,
+        // Above the parallel-sort threshold: with the extremes of i64,
+        // non-negative ids only, negatives only, each with nulls.
+        let spread = |i: i64| (i * 2_654_435_761) % 1_000_003;
+        let kinds: [&dyn Fn(i64) -> KeyValue; 3] = [
+            &|i| match i % 1000 {
                 1 => KeyValue::Int(i64::MIN + i),
                 2 => KeyValue::Int(i64::MAX - i),
-                _ => KeyValue::Int((i * 2_654_435_761) % 1_000_003 - 500_000),
-            })
-            .collect();
-        let keys = KeyTuples { width: 1, len: values.len(), values: values.clone() };
-        let mut want: Vec<u32> = (0..values.len() as u32).collect();
-        want.sort_by(|&a, &b| values[a as usize].cmp(&values[b as usize]).then(a.cmp(&b)));
-        let rank = rank(&keys);
-        for (r, &id) in want.iter().enumerate() {
-            assert_eq!(rank[id as usize] as usize, r);
+                _ => KeyValue::Int(spread(i) - 500_000),
+            },
+            &|i| KeyValue::Int(spread(i)),
+            &|i| KeyValue::Int(-1 - spread(i)),
+        ];
+        for kind in kinds {
+            let values: Vec<KeyValue> =
+                (0..100_000i64).map(|i| if i % 1000 == 0 { KeyValue::Null } else { kind(i) }).collect();
+            let keys = KeyTuples { width: 1, len: values.len(), values: values.clone() };
+            let mut want: Vec<u32> = (0..values.len() as u32).collect();
+            want.sort_by(|&a, &b| values[a as usize].cmp(&values[b as usize]).then(a.cmp(&b)));
+            let rank = rank(&keys);
+            for (r, &id) in want.iter().enumerate() {
+                assert_eq!(rank[id as usize] as usize, r);
+            }
         }
     }
 
