@@ -8,7 +8,8 @@
 //!   [`nps_interval`] (adjusted Wald, Rocks 2016) for NPS.
 //! * Tests: [`two_proportion_z`], [`two_sample_z`].
 //! * Helpers for KPI states: [`percentile_linear`] (numpy's default
-//!   percentile), [`NeumaierSum`] (a compensated, mergeable sum).
+//!   percentile) and [`percentile_sorted`], [`sort_total`],
+//!   [`NeumaierSum`] (a compensated, mergeable sum).
 
 // Published coefficients (Cody, Wichura, Lanczos) are kept digit for digit.
 #![allow(clippy::excessive_precision)]
@@ -766,6 +767,46 @@ pub fn percentile_linear(values: &mut [f64], q: f64) -> Option<f64> {
     Some(if gamma >= 0.5 { b - diff * (1.0 - gamma) } else { a + diff * gamma })
 }
 
+/// [`percentile_linear`] of values already sorted ascending: the same order
+/// statistics read by position (bit for bit the same result).
+pub fn percentile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() || q.is_nan() {
+        return None;
+    }
+    let q = q.clamp(0.0, 1.0);
+    let n = sorted.len();
+    let h = (n - 1) as f64 * q;
+    let lo = (h.floor() as usize).min(n - 1);
+    let gamma = h - lo as f64;
+    let a = sorted[lo];
+    if gamma == 0.0 || lo + 1 == n {
+        return Some(a);
+    }
+    let b = sorted[lo + 1];
+    let diff = b - a;
+    Some(if gamma >= 0.5 { b - diff * (1.0 - gamma) } else { a + diff * gamma })
+}
+
+/// `values` sorted in [`f64::total_cmp`]'s order, as integers of that order: an
+/// integer compare is one instruction, and equal keys are equal bits, so the
+/// result is the same as sorting by `total_cmp`.
+pub fn sort_total(values: &[f64]) -> Vec<f64> {
+    const SIGN: u64 = 1 << 63;
+    let mut keys: Vec<u64> = values
+        .iter()
+        .map(|x| {
+            let b = x.to_bits();
+            if b & SIGN != 0 {
+                !b
+            } else {
+                b | SIGN
+            }
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.into_iter().map(|k| f64::from_bits(if k & SIGN != 0 { k & !SIGN } else { !k })).collect()
+}
+
 /// Neumaier's compensated sum: adds floats with an error that does not grow
 /// with the number of terms. Mergeable: per-chunk sums merged with
 /// [`NeumaierSum::merge`] give (up to the last bit) the sum of one scan.
@@ -1198,8 +1239,43 @@ mod tests {
                 let b = sorted[(lo + 1).min(n - 1)];
                 let want = if g >= 0.5 { b - (b - a) * (1.0 - g) } else { a + (b - a) * g };
                 assert_eq!(percentile_linear(&mut v.clone(), q), Some(want));
+                assert_eq!(percentile_sorted(&sorted, q), Some(want));
             }
         }
+        assert_eq!(percentile_sorted(&[], 0.5), None);
+        assert_eq!(percentile_sorted(&[1.0, 2.0], f64::NAN), None);
+    }
+
+    #[test]
+    fn sort_total_orders_as_total_cmp() {
+        let mut state = 11u64;
+        let mut rnd = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state >> 11
+        };
+        let specials = [
+            0.0,
+            -0.0,
+            1.5,
+            -1.5,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            5e-324,
+            f64::NAN,
+            -f64::NAN,
+        ];
+        let mut v: Vec<f64> = (0..2000).map(|_| (rnd() % 400) as f64 / 8.0 - 25.0).collect();
+        v.extend(specials);
+        v.extend((0..50).map(|_| f64::from_bits(rnd() << 11)));
+        let mut want = v.clone();
+        want.sort_by(f64::total_cmp);
+        let got = sort_total(&v);
+        assert_eq!(
+            got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -201,12 +201,11 @@ impl Samples {
         if self.values.is_empty() {
             return None;
         }
-        let mut v = self.values.clone();
-        v.sort_unstable_by(f64::total_cmp);
+        let v = crate::stats::sort_total(&self.values);
         let mut sum = crate::stats::NeumaierSum::default();
         v.iter().for_each(|&x| sum.add(x));
-        let p50 = crate::stats::percentile_linear(&mut v, 0.5)?;
-        let p90 = crate::stats::percentile_linear(&mut v, 0.9)?;
+        let p50 = crate::stats::percentile_sorted(&v, 0.5)?;
+        let p90 = crate::stats::percentile_sorted(&v, 0.9)?;
         Some((p50, p90, sum.value() / v.len() as f64))
     }
 
