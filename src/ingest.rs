@@ -544,6 +544,18 @@ pub fn expect_instant(schema: &Schema, index: usize, role: &str) -> Result<()> {
     }
 }
 
+/// `end - start` in microseconds, as a float: i64 arithmetic and a hardware
+/// conversion when the difference fits in i64, i128 (a conversion in
+/// software, a call per row) only for instants at opposite ends of i64. Both
+/// round the exact difference to the nearest float: the same result.
+#[inline]
+pub fn micros_between(start: i64, end: i64) -> f64 {
+    match end.checked_sub(start) {
+        Some(d) => d as f64,
+        None => (i128::from(end) - i128::from(start)) as f64,
+    }
+}
+
 /// Read a timestamp or date column as microseconds since the epoch (a date is
 /// its midnight), for durations between two columns. `None` for nulls.
 /// Zoned timestamps are UTC instants; naive ones are wall time: differences of
@@ -597,6 +609,26 @@ pub fn day_of_micros(us: i64) -> i32 {
 mod time_tests {
     use super::*;
     use arrow_array::{Date32Array, TimestampSecondArray};
+
+    #[test]
+    fn micros_between_rounds_as_the_exact_difference() {
+        let cases = [
+            (0, 1),
+            (5, 3),
+            (1_700_000_000_000_000, 1_700_000_123_456_789),
+            // Differences above 2^53 round; beyond i64 they take the i128 path.
+            (-(1 << 60), (1 << 60) + 3),
+            (i64::MIN, i64::MAX),
+            (i64::MAX, i64::MIN),
+            (i64::MIN + 7, 12_345),
+        ];
+        for (start, end) in cases {
+            assert_eq!(
+                micros_between(start, end).to_bits(),
+                ((i128::from(end) - i128::from(start)) as f64).to_bits()
+            );
+        }
+    }
 
     #[test]
     fn instants_of_dates_and_timestamps() {

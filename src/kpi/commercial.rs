@@ -16,7 +16,7 @@ use super::{count_field, counts, share_columns, value_field, values, with_interv
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::entity::{CellSink, DynEntity, EntityKpi, Visit, WalkCtx};
 use crate::error::{Error, Result};
-use crate::ingest::{expect_instant, find_column, instants, Diagnostics};
+use crate::ingest::{expect_instant, find_column, instants, micros_between, Diagnostics};
 use crate::keys::for_each_kept;
 use crate::registry::{params, KpiInfo};
 
@@ -262,7 +262,7 @@ impl Kpi for Conversion {
             };
             state.decided.add(converted);
             if let (true, Some(e)) = (converted, end) {
-                state.days.values.push((i128::from(e) - i128::from(start)) as f64 / MICROS_PER_DAY);
+                state.days.values.push(micros_between(start, e) / MICROS_PER_DAY);
             }
         });
     }

@@ -20,7 +20,7 @@ use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{
     day_of_micros, expect_bool, expect_instant, expect_numeric, find_column, instants, is_string, is_whole,
-    show_f64, Bools, Diagnostics, Numeric, Strings,
+    micros_between, show_f64, Bools, Diagnostics, Numeric, Strings,
 };
 use crate::keys::for_each_kept;
 use crate::registry::{params, KpiInfo};
@@ -654,7 +654,7 @@ impl Kpi for SlaDuration {
             if let Some(e) = end {
                 state.answered += 1;
                 // i128: two instants at opposite ends of i64 (saturated garbage) must not overflow.
-                state.hours.values.push((i128::from(e) - i128::from(start)) as f64 / MICROS_PER_HOUR);
+                state.hours.values.push(micros_between(start, e) / MICROS_PER_HOUR);
             }
             // Censoring: only deadlines that have passed by the end of the as_of day count.
             let deadline = start.saturating_add(sla);
