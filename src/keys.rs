@@ -398,6 +398,11 @@ fn encode_tiny_strings<O: arrow_array::OffsetSizeTrait>(
             // A key on most rows so far (a key per customer): size the table
             // once for the rest of the chunk (see presize).
             table.reserve(table.len * a.len() / run.len());
+        } else if row == 0 && table.len >= PROBE_ROWS / 4 {
+            // Keys that repeat, many of them (customers in a chunk of orders:
+            // 1,764-1,971 in the first 4,096 rows, 4,921-7,206 in 65,536):
+            // room for four times as many, instead of four doublings.
+            table.reserve(4 * table.len);
         }
         row += run.len();
     }
