@@ -752,19 +752,13 @@ pub fn percentile_linear(values: &mut [f64], q: f64) -> Option<f64> {
     if values.is_empty() || q.is_nan() {
         return None;
     }
-    let q = q.clamp(0.0, 1.0);
-    let n = values.len();
-    let h = (n - 1) as f64 * q;
-    let lo = (h.floor() as usize).min(n - 1);
-    let gamma = h - lo as f64;
+    let (lo, gamma) = linear_index(values.len(), q);
     let (_, &mut a, rest) = values.select_nth_unstable_by(lo, f64::total_cmp);
     if gamma == 0.0 || rest.is_empty() {
         return Some(a);
     }
     let b = rest.iter().copied().fold(f64::INFINITY, f64::min);
-    // numpy: a + (b - a) * g, or b - (b - a) * (1 - g) for g >= 0.5.
-    let diff = b - a;
-    Some(if gamma >= 0.5 { b - diff * (1.0 - gamma) } else { a + diff * gamma })
+    Some(lerp(a, b, gamma))
 }
 
 /// [`percentile_linear`] of values already sorted ascending: the same order
@@ -773,18 +767,30 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() || q.is_nan() {
         return None;
     }
-    let q = q.clamp(0.0, 1.0);
-    let n = sorted.len();
-    let h = (n - 1) as f64 * q;
-    let lo = (h.floor() as usize).min(n - 1);
-    let gamma = h - lo as f64;
-    let a = sorted[lo];
-    if gamma == 0.0 || lo + 1 == n {
-        return Some(a);
+    let (lo, gamma) = linear_index(sorted.len(), q);
+    match sorted.get(lo + 1) {
+        Some(&b) if gamma != 0.0 => Some(lerp(sorted[lo], b, gamma)),
+        _ => Some(sorted[lo]),
     }
-    let b = sorted[lo + 1];
+}
+
+/// numpy's linear method for `n > 0` values: the index of the lower order
+/// statistic (virtual index `h = (n - 1) q`, q clamped to [0, 1]) and the
+/// weight of the next one.
+fn linear_index(n: usize, q: f64) -> (usize, f64) {
+    let h = (n - 1) as f64 * q.clamp(0.0, 1.0);
+    let lo = (h.floor() as usize).min(n - 1);
+    (lo, h - lo as f64)
+}
+
+/// numpy's `_lerp`: `a + (b - a) g`, or `b - (b - a)(1 - g)` for `g >= 0.5`.
+fn lerp(a: f64, b: f64, gamma: f64) -> f64 {
     let diff = b - a;
-    Some(if gamma >= 0.5 { b - diff * (1.0 - gamma) } else { a + diff * gamma })
+    if gamma >= 0.5 {
+        b - diff * (1.0 - gamma)
+    } else {
+        a + diff * gamma
+    }
 }
 
 /// `values` sorted in [`f64::total_cmp`]'s order, as integers of that order: an
