@@ -7,8 +7,12 @@
 //! the key × period grid (a key seen in a period is usually seen in the
 //! neighbouring ones), a dense table per period, indexed by key id, costs one
 //! read in a row of 4 bytes per key. When the grid is mostly empty (daily
-//! periods over years, a key per customer) the table switches to the hash
-//! map once and stays there.
+//! periods over years, a key per customer) the table switches once to a
+//! sparse index and stays there: each key's first cell in an array indexed by
+//! key id, and a hash map for the cells of keys seen in further periods. With
+//! a key per row (10⁶ segments) keys are mostly new, their ids rise in row
+//! order, and the array is written in sequence where a map of every cell
+//! took a cache miss per row.
 use crate::keys::{fast_map, FastMap};
 
 const ABSENT: u32 = u32::MAX;
@@ -25,7 +29,10 @@ const SLOTS_PER_CELL: usize = 4;
 pub(crate) struct CellIndex {
     cells: Vec<(u32, i32)>,
     dense: Option<Dense>,
-    /// Used once `dense` is `None`.
+    /// Used once `dense` is `None`: per key id, its first cell's (period, id),
+    /// id [`ABSENT`] for a key without one yet ...
+    first: Vec<(i32, u32)>,
+    /// ... and every other cell.
     map: FastMap<(u32, i32), u32>,
 }
 
@@ -43,6 +50,7 @@ impl Default for CellIndex {
         CellIndex {
             cells: Vec::new(),
             dense: Some(Dense { lo: 0, rows: Vec::new(), slots: 0 }),
+            first: Vec::new(),
             map: fast_map(0),
         }
     }
@@ -64,10 +72,9 @@ impl CellIndex {
 
     /// Room for `more` new cells.
     pub(crate) fn reserve(&mut self, more: usize) {
+        // (Not the sparse map: it holds only the cells of keys seen in
+        // several periods, often few.)
         self.cells.reserve(more);
-        if self.dense.is_none() {
-            self.map.reserve(more);
-        }
     }
 
     /// The global id of `cell`, added if new.
@@ -83,12 +90,33 @@ impl CellIndex {
             }
             return self.insert_dense(cell);
         }
+        self.sparse_id(cell)
+    }
+
+    /// [`CellIndex::id`] once the dense table has given way.
+    #[inline]
+    fn sparse_id(&mut self, cell: (u32, i32)) -> u32 {
+        let (key, period) = cell;
         let next = self.cells.len() as u32;
-        let CellIndex { cells, map, .. } = self;
-        *map.entry(cell).or_insert_with(|| {
-            cells.push(cell);
-            next
-        })
+        let k = key as usize;
+        if k >= self.first.len() {
+            self.first.resize(k + 1, (0, ABSENT));
+        }
+        match self.first[k] {
+            (_, ABSENT) => {
+                self.first[k] = (period, next);
+                self.cells.push(cell);
+                next
+            }
+            (p, id) if p == period => id,
+            _ => {
+                let CellIndex { cells, map, .. } = self;
+                *map.entry(cell).or_insert_with(|| {
+                    cells.push(cell);
+                    next
+                })
+            }
+        }
     }
 
     /// Add `cell`, absent from the dense table (which may give way to the map).
@@ -128,11 +156,15 @@ impl CellIndex {
                 return next;
             }
         }
-        // Too sparse (or too many periods) for a dense table: the map from now on.
+        // Too sparse (or too many periods) for a dense table: the sparse index
+        // from now on, given the cells so far (their ids unchanged).
         self.dense = None;
-        self.map = fast_map(self.cells.len() * 2);
-        self.map.extend(self.cells.iter().enumerate().map(|(id, &c)| (c, id as u32)));
-        self.id(cell)
+        let known = std::mem::take(&mut self.cells);
+        self.cells.reserve(known.len() + 1);
+        for &c in &known {
+            self.sparse_id(c);
+        }
+        self.sparse_id(cell)
     }
 }
 
@@ -167,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn sparse_grid_switches_to_the_map() {
+    fn sparse_grid_switches_to_the_sparse_index() {
         // One cell per key, each in its own period: a diagonal of a huge grid.
         let cells: Vec<(u32, i32)> =
             (0..40_000u32).map(|k| (k, k as i32 * 3)).chain([(5, 15), (7, -9)]).collect();
@@ -176,7 +208,29 @@ mod tests {
     }
 
     #[test]
-    fn extreme_periods_switch_to_the_map() {
+    fn sparse_index_serves_keys_in_several_periods() {
+        // Daily periods over years, a key per customer: sparse from early on.
+        // Keys come back in their first period and in later ones, in a
+        // scrambled order, with key ids far apart.
+        let mut seed = 3u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        let cells: Vec<(u32, i32)> = (0..60_000)
+            .map(|_| {
+                let key = next() % 5_000 * 97;
+                let period = (next() % 4) as i32 * 1_000 + (key % 7) as i32;
+                (key, period)
+            })
+            .collect();
+        let index = check(&cells);
+        assert!(index.dense.is_none());
+        assert!(!index.map.is_empty(), "some keys have more than one period");
+    }
+
+    #[test]
+    fn extreme_periods_switch_to_the_sparse_index() {
         let index = check(&[(0, i32::MIN), (1, i32::MAX), (0, i32::MIN), (2, 0), (1, i32::MAX)]);
         assert!(index.dense.is_none());
     }
