@@ -699,22 +699,12 @@ impl Accumulator {
 
     /// The global id of a single-column key given as its tiny key.
     fn tiny_id(&mut self, key: u64) -> u32 {
-        let next = self.keys.len() as u32;
-        let keys = &mut self.keys;
-        *self.tiny_index.entry(key).or_insert_with(|| {
-            keys.push_taken(&mut [keys::tiny_value(key)]);
-            next
-        })
+        id_by_value(&mut self.tiny_index, &mut self.keys, key, keys::tiny_value)
     }
 
     /// The global id of a single-column integer key.
     fn int_id(&mut self, v: i64) -> u32 {
-        let next = self.keys.len() as u32;
-        let keys = &mut self.keys;
-        *self.int_index.entry(v).or_insert_with(|| {
-            keys.push_taken(&mut [KeyValue::Int(v)]);
-            next
-        })
+        id_by_value(&mut self.int_index, &mut self.keys, v, KeyValue::Int)
     }
 
     /// Fold a window of chunks, in order, into the accumulator. `batches[i]` is
@@ -847,6 +837,21 @@ impl Accumulator {
             }
         }
     }
+}
+
+/// The global id of a single-column key looked up by value in `index`; a new
+/// key is stored in `keys` as `value(key)`.
+fn id_by_value<K: std::hash::Hash + Eq + Copy>(
+    index: &mut keys::FastMap<K, u32>,
+    keys: &mut KeyTuples,
+    key: K,
+    value: impl FnOnce(K) -> KeyValue,
+) -> u32 {
+    let next = keys.len() as u32;
+    *index.entry(key).or_insert_with(|| {
+        keys.push_taken(&mut [value(key)]);
+        next
+    })
 }
 
 /// The result of a call: the KPI table and the bad-row issues that were dropped.
@@ -1223,7 +1228,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
     let parallel = !FORKED.load(AtomicOrdering::Relaxed);
     for (bound, history) in plan.entities.iter().zip(histories) {
         let Some(as_of) = as_of else {
-            walked.push(None);
+            walked.push(Walked::default());
             continue;
         };
         let wctx = WalkCtx::new(plan.periods, as_of, acc.day_range);
@@ -1236,7 +1241,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
                 (part.states, map)
             })
             .unzip();
-        walked.push(Some((states, maps)));
+        walked.push((states, maps));
         trace.lap("  map walked cells");
     }
     // Bad input that only whole histories show (found by the walks).
@@ -1249,7 +1254,6 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
     let order = output_order(acc.cells.cells(), &rank);
     // The per-customer KPIs' states go straight to their output rows: cell c's is row position[c].
     let position = if plan.entities.is_empty() { Vec::new() } else { inverse(&order) };
-    let walked: Vec<Walked> = walked.into_iter().map(Option::unwrap_or_default).collect();
     for (bound, states) in plan.kpis.iter().zip(acc.states.iter_mut()) {
         bound.kpi.resize(states.as_mut(), n_cells);
     }
@@ -1323,13 +1327,13 @@ fn finalize_all(
         Entity(usize, Walked),
     }
     let mut row_refs: Vec<Option<&mut States>> = row_states.iter_mut().map(Some).collect();
-    let mut walked: Vec<Option<Walked>> = placing.walked.into_iter().map(Some).collect();
+    let mut walked = placing.walked;
     let jobs: Vec<Job> = plan
         .outputs
         .iter()
         .map(|&(is_entity, i)| {
             if is_entity {
-                Job::Entity(i, walked[i].take().expect("one output per KPI"))
+                Job::Entity(i, std::mem::take(&mut walked[i]))
             } else {
                 Job::Row(i, row_refs[i].take().expect("one output per KPI"))
             }
