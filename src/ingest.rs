@@ -272,6 +272,31 @@ pub fn is_whole(x: f64) -> bool {
     }
 }
 
+/// True when every value is a finite number >= 0 (`-0.0` included, NaN not).
+///
+/// Written as a running minimum and a running sum of `x * 0.0` in eight
+/// lanes: NaN and infinities make the sum NaN, negatives pull the minimum
+/// below zero. The plain `x.is_finite() && x >= 0.0` fold is rewritten by
+/// LLVM into 64-bit integer class tests that baseline x86-64 (SSE2, as wheels
+/// are built) emulates in about twenty instructions a value: 7x slower than
+/// this, which reads memory as fast as it comes (10M values: 47 -> 6 ms).
+pub fn all_nonnegative_finite(values: &[f64]) -> bool {
+    const LANES: usize = 8;
+    let (mut low, mut zero) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let mut blocks = values.chunks_exact(LANES);
+    for block in &mut blocks {
+        for i in 0..LANES {
+            let x = block[i];
+            // A compare-and-select (one `minpd`): NaN is left to the sum.
+            low[i] = if x < low[i] { x } else { low[i] };
+            zero[i] += x * 0.0;
+        }
+    }
+    low.iter().all(|&l| l >= 0.0)
+        && zero.iter().all(|&z| z == 0.0)
+        && blocks.remainder().iter().all(|&x| x.is_finite() && x >= 0.0)
+}
+
 /// A short, printable rendering of one value for error messages.
 pub fn show_f64(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
@@ -387,6 +412,26 @@ mod tests {
         ] {
             assert_eq!(is_whole(x), x.fract() == 0.0, "{x}");
         }
+    }
+
+    #[test]
+    fn nonnegative_finite_as_the_plain_rule_says() {
+        let plain = |v: &[f64]| v.iter().all(|&x| x.is_finite() && x >= 0.0);
+        let specials =
+            [-1.0, -5e-324, f64::NAN, -f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, 5e-324, 1e308];
+        // Every special value at every position of slices of every length up
+        // to three blocks of lanes, so both the lanes and the tail see each.
+        for &special in &specials {
+            for len in 0..=25 {
+                for at in 0..len {
+                    let mut v: Vec<f64> = (0..len).map(|i| i as f64 * 1.5).collect();
+                    v[at] = special;
+                    assert_eq!(all_nonnegative_finite(&v), plain(&v), "{special} at {at} of {len}");
+                }
+            }
+        }
+        assert!(all_nonnegative_finite(&[]));
+        assert!(all_nonnegative_finite(&vec![f64::MAX; 100]));
     }
 
     #[test]

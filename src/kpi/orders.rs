@@ -21,8 +21,8 @@ use super::{
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{
-    expect_bool, expect_instant, expect_numeric, find_column, is_string, is_whole, show_f64, Bools,
-    Diagnostics, Numeric,
+    all_nonnegative_finite, expect_bool, expect_instant, expect_numeric, find_column, is_string, is_whole,
+    show_f64, Bools, Diagnostics, Numeric,
 };
 use crate::keys::{for_each_kept, KeyValue};
 use crate::period::{format_day, DateReader, NULL_DAY};
@@ -114,7 +114,7 @@ impl<'a> Measure<'a> {
     /// vectorises, and the null bits looked at only if some value fails (a
     /// NaN under a null, as pandas leaves them, is no problem).
     fn all_good(&self) -> bool {
-        self.values.iter().fold(true, |ok, &x| ok & good_quantity(x))
+        all_nonnegative_finite(&self.values)
             || self.values.iter().enumerate().all(|(row, &x)| good_quantity(x) || self.get(row).is_none())
     }
 }
