@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::engine::{Ctx, State};
 use crate::error::Result;
 use crate::filter::Condition;
-use crate::ingest::{find_column, Diagnostics};
+use crate::ingest::{find_column, prefetch, Diagnostics};
 use crate::keys::{
     encode_distinct, fast_map, for_each_kept, tiny_key, tiny_value, Distinct, FastMap, KeyValue,
 };
@@ -515,22 +515,6 @@ impl<'a, E: Copy + Send + Sync> Buckets<'a, E> {
             }
         }
     }
-}
-
-/// Ask the CPU to bring `items` into cache (a hint: no effect on results).
-#[inline]
-fn prefetch<T>(items: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let start = items.as_ptr().cast::<i8>();
-        for offset in (0..std::mem::size_of_val(items)).step_by(64) {
-            // SAFETY: a prefetch never faults, and the address is inside `items`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = items;
 }
 
 /// A stable counting sort of the visits `visits()` yields (it is called

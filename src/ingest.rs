@@ -7,7 +7,7 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Schema};
 
 use crate::error::{Error, Result};
-use crate::keys::for_each_kept;
+use crate::keys::{for_each_kept, for_each_kept_ahead};
 
 /// Find `name` in `schema`; the error names the role and suggests the closest column.
 pub fn find_column(schema: &Schema, name: &str, role: &str) -> Result<usize> {
@@ -205,9 +205,12 @@ impl<'a> Numeric<'a> {
             T::Native: AsF64,
         {
             let values = &a.values()[..cells.len()];
+            let ahead = |rows| prefetch_rows(values, rows);
             match a.nulls().filter(|n| n.null_count() > 0) {
-                None => for_each_kept(cells, |row, cell| f(row, cell, Some(values[row].as_f64()))),
-                Some(nulls) => for_each_kept(cells, |row, cell| {
+                None => {
+                    for_each_kept_ahead(cells, ahead, |row, cell| f(row, cell, Some(values[row].as_f64())))
+                }
+                Some(nulls) => for_each_kept_ahead(cells, ahead, |row, cell| {
                     f(row, cell, if nulls.is_valid(row) { Some(values[row].as_f64()) } else { None })
                 }),
             }
@@ -295,6 +298,85 @@ pub fn all_nonnegative_finite(values: &[f64]) -> bool {
     low.iter().all(|&l| l >= 0.0)
         && zero.iter().all(|&z| z == 0.0)
         && blocks.remainder().iter().all(|&x| x.is_finite() && x >= 0.0)
+}
+
+/// Rows a row loop asks the CPU to fetch at a time, a block ahead of the
+/// one it reads (see [`prefetch_bytes`]): 2 KiB of an 8-byte column.
+pub const AHEAD_ROWS: usize = 256;
+
+/// Asks the CPU to bring `bytes` into cache, one request per 64-byte line,
+/// without waiting for them. A row loop that reads a column straight from
+/// memory otherwise waits on nearly every line where the hardware prefetcher
+/// does not run ahead of it, as on the 2-core virtual machines the benchmarks
+/// run on: there, converting 10M timestamps to days took 38 ms read cold and
+/// 10 ms with the next 2 KiB asked for ahead (7.5 ms from cache).
+#[inline]
+pub fn prefetch_bytes(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = bytes.as_ptr().cast::<i8>();
+        for offset in (0..bytes.len()).step_by(64) {
+            // SAFETY: a prefetch never faults, and the address is inside `bytes`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+/// [`prefetch_bytes`] over the memory of a slice.
+#[inline]
+pub fn prefetch<T: Copy>(items: &[T]) {
+    // SAFETY: the slice's memory, initialised `Copy` values, viewed as bytes.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(items.as_ptr().cast::<u8>(), std::mem::size_of_val(items)) };
+    prefetch_bytes(bytes);
+}
+
+/// [`prefetch`] of `rows` of `values`, clipped to its length.
+#[inline]
+pub fn prefetch_rows<T: Copy>(values: &[T], rows: std::ops::Range<usize>) {
+    let end = rows.end.min(values.len());
+    prefetch(&values[rows.start.min(end)..end]);
+}
+
+/// [`prefetch`] of `rows` of a string column: their offsets and bytes.
+#[inline]
+pub fn prefetch_string_rows<O: arrow_array::OffsetSizeTrait>(
+    offsets: &[O],
+    data: &[u8],
+    rows: std::ops::Range<usize>,
+) {
+    // offsets[i..=j] bound rows i..j.
+    let last = offsets.len().saturating_sub(1);
+    let (first, end) = (rows.start.min(last), rows.end.min(last));
+    prefetch(&offsets[first..=end]);
+    let (lo, hi) = (offsets[first].as_usize().min(data.len()), offsets[end].as_usize().min(data.len()));
+    prefetch_bytes(&data[lo..hi.max(lo)]);
+}
+
+/// The row blocks of a loop over `len` rows, each [`AHEAD_ROWS`] long:
+/// `ahead(rows)` is called with the rows of the block after the one about to
+/// be read (and with the first two blocks before the first), to prefetch them.
+#[inline]
+pub fn for_each_block_ahead(
+    len: usize,
+    mut ahead: impl FnMut(std::ops::Range<usize>),
+    mut f: impl FnMut(std::ops::Range<usize>),
+) {
+    let mut start = 0;
+    if len > 0 {
+        ahead(0..AHEAD_ROWS.min(len));
+    }
+    while start < len {
+        let end = (start + AHEAD_ROWS).min(len);
+        if end < len {
+            ahead(end..(end + AHEAD_ROWS).min(len));
+        }
+        f(start..end);
+        start = end;
+    }
 }
 
 /// A short, printable rendering of one value for error messages.
@@ -412,6 +494,48 @@ mod tests {
         ] {
             assert_eq!(is_whole(x), x.fract() == 0.0, "{x}");
         }
+    }
+
+    #[test]
+    fn blocks_ahead_cover_every_row_once_and_are_asked_for_first() {
+        for len in [0, 1, 255, 256, 257, 511, 512, 513, 1000, 70_000] {
+            let asked = std::cell::RefCell::new(vec![false; len]);
+            let mut read = Vec::new();
+            for_each_block_ahead(
+                len,
+                |rows| rows.for_each(|r| asked.borrow_mut()[r] = true),
+                |rows| {
+                    assert!(
+                        rows.clone().all(|r| asked.borrow()[r]),
+                        "block {rows:?} of {len} read before it was asked for"
+                    );
+                    read.extend(rows);
+                },
+            );
+            assert_eq!(read, (0..len).collect::<Vec<_>>(), "{len} rows");
+            // The same rows through the cells loop, SKIP dropping every third.
+            let cells: Vec<u32> =
+                (0..len as u32).map(|i| if i % 3 == 0 { crate::keys::SKIP } else { i }).collect();
+            let asked = std::cell::RefCell::new(vec![false; len]);
+            let mut kept = Vec::new();
+            crate::keys::for_each_kept_ahead(
+                &cells,
+                |rows| rows.for_each(|r| asked.borrow_mut()[r] = true),
+                |row, cell| {
+                    assert!(asked.borrow()[row], "row {row} of {len} read before it was asked for");
+                    kept.push((row, cell));
+                },
+            );
+            let want: Vec<(usize, u32)> = (0..len).filter(|i| i % 3 != 0).map(|i| (i, i as u32)).collect();
+            assert_eq!(kept, want);
+        }
+        // Prefetching rows past the end (or of an empty column) is harmless.
+        let strings = arrow_array::StringArray::from(vec!["a", "bc", "def"]);
+        let sliced = strings.slice(1, 2);
+        prefetch_string_rows(sliced.value_offsets(), sliced.value_data(), 0..512);
+        prefetch_string_rows(sliced.value_offsets(), sliced.value_data(), 700..900);
+        prefetch_rows(&[1u64, 2, 3], 2..10);
+        prefetch_rows::<u64>(&[], 0..10);
     }
 
     #[test]

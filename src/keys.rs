@@ -16,7 +16,7 @@ use arrow_schema::{DataType, Schema, TimeUnit};
 use hashbrown::HashMap;
 
 use crate::error::{Error, Result};
-use crate::ingest::find_column;
+use crate::ingest::{find_column, prefetch_rows, prefetch_string_rows, AHEAD_ROWS};
 
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -70,10 +70,29 @@ pub const SKIP: u32 = u32::MAX;
 /// filter that keeps one row in three made a test-and-skip per row
 /// mispredict about as often as it ran.
 #[inline]
-pub fn for_each_kept(cells: &[u32], mut f: impl FnMut(usize, u32)) {
-    const BLOCK: usize = 256;
+pub fn for_each_kept(cells: &[u32], f: impl FnMut(usize, u32)) {
+    for_each_kept_ahead(cells, |_| {}, f);
+}
+
+/// [`for_each_kept`], calling `ahead(rows)` with the rows of the next block
+/// before each block is read, to prefetch the columns `f` reads (see
+/// [`crate::ingest::for_each_block_ahead`]).
+#[inline]
+pub fn for_each_kept_ahead(
+    cells: &[u32],
+    mut ahead: impl FnMut(std::ops::Range<usize>),
+    mut f: impl FnMut(usize, u32),
+) {
+    const BLOCK: usize = crate::ingest::AHEAD_ROWS;
     let mut kept = [0u8; BLOCK];
+    if !cells.is_empty() {
+        ahead(0..BLOCK.min(cells.len()));
+    }
     for (b, block) in cells.chunks(BLOCK).enumerate() {
+        let next = (b + 1) * BLOCK;
+        if next < cells.len() {
+            ahead(next..(next + BLOCK).min(cells.len()));
+        }
         let mut n = 0;
         for (i, &cell) in block.iter().enumerate() {
             // n <= i < BLOCK: the write is always in bounds.
@@ -362,6 +381,11 @@ fn encode_tiny_strings<O: arrow_array::OffsetSizeTrait>(
     for run in codes.chunks_mut(PROBE_ROWS) {
         let bounds = offsets[row..=row + run.len()].windows(2);
         for (out, (w, i)) in run.iter_mut().zip(bounds.zip(row..)) {
+            if i % AHEAD_ROWS == 0 {
+                // The column comes from memory: the next block's offsets and bytes asked for ahead.
+                let next = if i == 0 { 0..2 * AHEAD_ROWS } else { i + AHEAD_ROWS..i + 2 * AHEAD_ROWS };
+                prefetch_string_rows(offsets, data, next);
+            }
             let (start, end) = (w[0].as_usize(), w[1].as_usize());
             let n = end - start;
             if n > TINY_MAX {
@@ -423,6 +447,7 @@ fn encode_strings<'a>(
     len: usize,
     nulls: Option<&arrow_buffer::NullBuffer>,
     value: impl Fn(usize) -> &'a str,
+    mut ahead: impl FnMut(std::ops::Range<usize>),
     codes: &mut Vec<u32>,
 ) -> Vec<KeyValue> {
     let mut short: FastMap<(u64, u64, u32), u32> = fast_map(64);
@@ -433,6 +458,10 @@ fn encode_strings<'a>(
     let mut null_code = None;
     let nulls = nulls.filter(|n| n.null_count() > 0);
     for i in 0..len {
+        if i % AHEAD_ROWS == 0 {
+            // The column comes from memory: the next block asked for ahead.
+            ahead(if i == 0 { 0..2 * AHEAD_ROWS } else { i + AHEAD_ROWS..i + 2 * AHEAD_ROWS });
+        }
         if nulls.is_some_and(|n| n.is_null(i)) {
             let code = *null_code.get_or_insert_with(|| {
                 values.push(KeyValue::Null);
@@ -492,15 +521,18 @@ fn encode_values(array: &dyn Array, codes: &mut Vec<u32>) -> Vec<KeyValue> {
     match array.data_type() {
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
-            encode_strings(a.len(), a.nulls(), |i| a.value(i), codes)
+            let ahead = |rows| prefetch_string_rows(a.value_offsets(), a.value_data(), rows);
+            encode_strings(a.len(), a.nulls(), |i| a.value(i), ahead, codes)
         }
         DataType::LargeUtf8 => {
             let a = array.as_string::<i64>();
-            encode_strings(a.len(), a.nulls(), |i| a.value(i), codes)
+            let ahead = |rows| prefetch_string_rows(a.value_offsets(), a.value_data(), rows);
+            encode_strings(a.len(), a.nulls(), |i| a.value(i), ahead, codes)
         }
         DataType::Utf8View => {
             let a = array.as_string_view();
-            encode_strings(a.len(), a.nulls(), |i| a.value(i), codes)
+            let ahead = |rows| prefetch_rows(a.views(), rows);
+            encode_strings(a.len(), a.nulls(), |i| a.value(i), ahead, codes)
         }
         DataType::Dictionary(kt, _) => {
             let dict = array.as_any_dictionary();

@@ -23,6 +23,7 @@ use arrow_buffer::bit_iterator::BitIndexIterator;
 use arrow_schema::{DataType, TimeUnit};
 use chrono::{Offset, TimeZone};
 
+use crate::ingest::{for_each_block_ahead, prefetch_rows};
 use crate::{Error, Result};
 
 /// The day value that stands for a null date in a `Vec<i32>` of days.
@@ -625,18 +626,26 @@ fn map_days<T: ArrowPrimitiveType>(
     skip_nulls: bool,
     mut f: impl FnMut(T::Native) -> i32,
 ) {
-    let values = array.values();
+    let values: &[T::Native] = array.values();
+    // In blocks, the next one prefetched: the column comes from memory.
+    let ahead = |rows| prefetch_rows(values, rows);
     match array.nulls().filter(|n| n.null_count() > 0) {
-        None => out.extend(values.iter().map(|&v| f(v))),
+        None => {
+            for_each_block_ahead(values.len(), ahead, |rows| out.extend(values[rows].iter().map(|&v| f(v))))
+        }
         Some(nulls) if skip_nulls => {
-            out.extend(values.iter().zip(nulls.iter()).map(|(&v, valid)| if valid { f(v) } else { NULL_DAY }))
+            let mut valid = nulls.iter();
+            for_each_block_ahead(values.len(), ahead, |rows| {
+                let block = values[rows].iter().zip(&mut valid);
+                out.extend(block.map(|(&v, valid)| if valid { f(v) } else { NULL_DAY }));
+            });
         }
         Some(nulls) => {
             // Every value read (what lies under a null is some number too, so
             // `f` is safe on it), then the nulls overwritten: two tight loops
             // instead of one that tests a bit per row.
             let start = out.len();
-            out.extend(values.iter().map(|&v| f(v)));
+            for_each_block_ahead(values.len(), ahead, |rows| out.extend(values[rows].iter().map(|&v| f(v))));
             let null_rows = !nulls.inner();
             for row in BitIndexIterator::new(null_rows.values(), null_rows.offset(), null_rows.len()) {
                 out[start + row] = NULL_DAY;
