@@ -312,31 +312,34 @@ pub const AHEAD_ROWS: usize = 256;
 /// 10 ms with the next 2 KiB asked for ahead (7.5 ms from cache).
 #[inline]
 pub fn prefetch_bytes(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let start = bytes.as_ptr().cast::<i8>();
-        for offset in (0..bytes.len()).step_by(64) {
-            // SAFETY: a prefetch never faults, and the address is inside `bytes`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
+    prefetch_span(bytes.as_ptr(), bytes.len());
 }
 
 /// [`prefetch_bytes`] over the memory of a slice.
 #[inline]
-pub fn prefetch<T: Copy>(items: &[T]) {
-    // SAFETY: the slice's memory, initialised `Copy` values, viewed as bytes.
-    let bytes =
-        unsafe { std::slice::from_raw_parts(items.as_ptr().cast::<u8>(), std::mem::size_of_val(items)) };
-    prefetch_bytes(bytes);
+pub fn prefetch<T>(items: &[T]) {
+    prefetch_span(items.as_ptr().cast(), std::mem::size_of_val(items));
+}
+
+/// The lines of the `len` bytes at `start` (by address: no bytes are read, so
+/// any value's memory qualifies, padding included).
+#[inline]
+fn prefetch_span(start: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        for offset in (0..len).step_by(64) {
+            // SAFETY: a prefetch never faults, and the address is inside the span.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset).cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (start, len);
 }
 
 /// [`prefetch`] of `rows` of `values`, clipped to its length.
 #[inline]
-pub fn prefetch_rows<T: Copy>(values: &[T], rows: std::ops::Range<usize>) {
+pub fn prefetch_rows<T>(values: &[T], rows: std::ops::Range<usize>) {
     let end = rows.end.min(values.len());
     prefetch(&values[rows.start.min(end)..end]);
 }
@@ -356,26 +359,33 @@ pub fn prefetch_string_rows<O: arrow_array::OffsetSizeTrait>(
     prefetch_bytes(&data[lo..hi.max(lo)]);
 }
 
-/// The row blocks of a loop over `len` rows, each [`AHEAD_ROWS`] long:
-/// `ahead(rows)` is called with the rows of the block after the one about to
-/// be read (and with the first two blocks before the first), to prefetch them.
+/// The rows a loop over `len` rows prefetches when it reaches `row`: at row
+/// 0 the first two blocks of [`AHEAD_ROWS`], at every later block start the
+/// block after the one starting there (so a block is asked for a whole block
+/// before it is read); `None` elsewhere and past the end.
+#[inline]
+pub fn rows_ahead(row: usize, len: usize) -> Option<std::ops::Range<usize>> {
+    if row % AHEAD_ROWS != 0 {
+        return None;
+    }
+    let start = if row == 0 { 0 } else { row + AHEAD_ROWS };
+    let end = (row + 2 * AHEAD_ROWS).min(len);
+    (start < end).then_some(start..end)
+}
+
+/// A loop over `len` rows in blocks of [`AHEAD_ROWS`] (`f(rows)` per block),
+/// calling `ahead` with each block's [`rows_ahead`] before reading it.
 #[inline]
 pub fn for_each_block_ahead(
     len: usize,
     mut ahead: impl FnMut(std::ops::Range<usize>),
     mut f: impl FnMut(std::ops::Range<usize>),
 ) {
-    let mut start = 0;
-    if len > 0 {
-        ahead(0..AHEAD_ROWS.min(len));
-    }
-    while start < len {
-        let end = (start + AHEAD_ROWS).min(len);
-        if end < len {
-            ahead(end..(end + AHEAD_ROWS).min(len));
+    for start in (0..len).step_by(AHEAD_ROWS) {
+        if let Some(rows) = rows_ahead(start, len) {
+            ahead(rows);
         }
-        f(start..end);
-        start = end;
+        f(start..(start + AHEAD_ROWS).min(len));
     }
 }
 

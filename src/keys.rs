@@ -16,7 +16,7 @@ use arrow_schema::{DataType, Schema, TimeUnit};
 use hashbrown::HashMap;
 
 use crate::error::{Error, Result};
-use crate::ingest::{find_column, prefetch_rows, prefetch_string_rows, AHEAD_ROWS};
+use crate::ingest::{find_column, prefetch_rows, prefetch_string_rows, rows_ahead, AHEAD_ROWS};
 
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -83,15 +83,11 @@ pub fn for_each_kept_ahead(
     mut ahead: impl FnMut(std::ops::Range<usize>),
     mut f: impl FnMut(usize, u32),
 ) {
-    const BLOCK: usize = crate::ingest::AHEAD_ROWS;
+    const BLOCK: usize = AHEAD_ROWS;
     let mut kept = [0u8; BLOCK];
-    if !cells.is_empty() {
-        ahead(0..BLOCK.min(cells.len()));
-    }
     for (b, block) in cells.chunks(BLOCK).enumerate() {
-        let next = (b + 1) * BLOCK;
-        if next < cells.len() {
-            ahead(next..(next + BLOCK).min(cells.len()));
+        if let Some(rows) = rows_ahead(b * BLOCK, cells.len()) {
+            ahead(rows);
         }
         let mut n = 0;
         for (i, &cell) in block.iter().enumerate() {
@@ -381,10 +377,9 @@ fn encode_tiny_strings<O: arrow_array::OffsetSizeTrait>(
     for run in codes.chunks_mut(PROBE_ROWS) {
         let bounds = offsets[row..=row + run.len()].windows(2);
         for (out, (w, i)) in run.iter_mut().zip(bounds.zip(row..)) {
-            if i % AHEAD_ROWS == 0 {
-                // The column comes from memory: the next block's offsets and bytes asked for ahead.
-                let next = if i == 0 { 0..2 * AHEAD_ROWS } else { i + AHEAD_ROWS..i + 2 * AHEAD_ROWS };
-                prefetch_string_rows(offsets, data, next);
+            if let Some(rows) = rows_ahead(i, a.len()) {
+                // The column comes from memory: offsets and bytes asked for ahead.
+                prefetch_string_rows(offsets, data, rows);
             }
             let (start, end) = (w[0].as_usize(), w[1].as_usize());
             let n = end - start;
@@ -458,9 +453,9 @@ fn encode_strings<'a>(
     let mut null_code = None;
     let nulls = nulls.filter(|n| n.null_count() > 0);
     for i in 0..len {
-        if i % AHEAD_ROWS == 0 {
-            // The column comes from memory: the next block asked for ahead.
-            ahead(if i == 0 { 0..2 * AHEAD_ROWS } else { i + AHEAD_ROWS..i + 2 * AHEAD_ROWS });
+        if let Some(rows) = rows_ahead(i, len) {
+            // The column comes from memory: asked for ahead.
+            ahead(rows);
         }
         if nulls.is_some_and(|n| n.is_null(i)) {
             let code = *null_code.get_or_insert_with(|| {
