@@ -202,6 +202,10 @@ pub trait DynKpi: Send + Sync {
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
 }
 
+/// How many states ahead `put_in_order` asks the cache for: enough to cover
+/// one miss's latency with the copies in between.
+const GATHER_AHEAD: usize = 16;
+
 /// Put the states in output order (`all[i]` becomes the old `all[order[i]]`),
 /// so that finalising (several passes, one per output column) reads memory
 /// in sequence. The states are moved into a new vector in output order: its
@@ -224,7 +228,12 @@ pub(crate) fn put_in_order<S>(all: &mut Vec<S>, order: &[u32]) {
     // is read exactly once, and `all` forgets them all before it is dropped.
     unsafe {
         all.set_len(0);
-        ordered.extend(order.iter().map(|&i| std::ptr::read(src.add(i as usize))));
+        for (k, &i) in order.iter().enumerate() {
+            if let Some(&ahead) = order.get(k + GATHER_AHEAD) {
+                crate::ingest::prefetch(std::slice::from_raw_parts(src.add(ahead as usize), 1));
+            }
+            ordered.push(std::ptr::read(src.add(i as usize)));
+        }
     }
     *all = ordered;
 }
