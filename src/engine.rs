@@ -11,8 +11,8 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Date32Builder, StringBuilder};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, BooleanArray, Date32Array, RecordBatch, StringArray};
+use arrow_buffer::{BooleanBuffer, Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
@@ -1373,8 +1373,17 @@ fn key_and_period_columns(
 ) -> (Vec<Field>, Vec<ArrayRef>) {
     let mut fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
+    // The cells in output order, gathered once (ahead of use: with a million
+    // cells each read misses the cache) and then read in sequence by every
+    // column below.
+    let ordered = gather(cells, order);
     for (i, key) in plan.keys.iter().enumerate() {
-        let values = order.iter().map(|&c| &keys.get(cells[c as usize].0 as usize)[i]);
+        let values = (0..ordered.len()).map(|j| {
+            if let Some(ahead) = ordered.get(j + GATHER_AHEAD) {
+                crate::ingest::prefetch(std::slice::from_ref(&keys.get(ahead.0 as usize)[i]));
+            }
+            &keys.get(ordered[j].0 as usize)[i]
+        });
         columns.push(keys::build_column(&key.out_type, values));
         fields.push(Field::new(&key.name, key.out_type.clone(), true));
     }
@@ -1399,28 +1408,51 @@ fn key_and_period_columns(
             known.entry(ord).or_insert_with(|| describe(ord));
         }
     }
-    let n = order.len();
-    let mut label = StringBuilder::with_capacity(n, n * 8);
-    let mut start = Date32Builder::with_capacity(n);
-    let mut partial = BooleanBuilder::with_capacity(n);
-    for &c in order {
-        let ord = cells[c as usize].1;
-        let (text, first_day, is_partial) = if table.is_empty() {
+    let describe_cell = |j: usize| {
+        let ord = ordered[j].1;
+        if table.is_empty() {
             &known[&ord]
         } else {
             table[(ord - lo) as usize].as_ref().expect("every cell's period is described")
-        };
-        label.append_value(text);
-        start.append_value(*first_day);
-        partial.append_value(*is_partial);
+        }
+    };
+    // Each column written whole (no builder call per row): the labels' bytes
+    // and offsets, the start days, the partial flags packed 64 at a time.
+    let n = ordered.len();
+    let mut offsets: Vec<i32> = Vec::with_capacity(n + 1);
+    let mut bytes: Vec<u8> = Vec::with_capacity(n * 8);
+    offsets.push(0);
+    for j in 0..n {
+        bytes.extend_from_slice(describe_cell(j).0.as_bytes());
+        offsets.push(i32::try_from(bytes.len()).expect("period labels fit an i32-offset string column"));
     }
+    let label =
+        StringArray::new(OffsetBuffer::new(ScalarBuffer::from(offsets)), Buffer::from_vec(bytes), None);
+    let start: Vec<i32> = (0..n).map(|j| describe_cell(j).1).collect();
+    let partial = BooleanBuffer::collect_bool(n, |j| describe_cell(j).2);
     fields.push(Field::new("period", DataType::Utf8, false));
     fields.push(Field::new("period_start", DataType::Date32, false));
     fields.push(Field::new("partial", DataType::Boolean, false));
-    columns.push(Arc::new(label.finish()));
-    columns.push(Arc::new(start.finish()));
-    columns.push(Arc::new(partial.finish()));
+    columns.push(Arc::new(label));
+    columns.push(Arc::new(Date32Array::from(start)));
+    columns.push(Arc::new(BooleanArray::new(partial, None)));
     (fields, columns)
+}
+
+/// `items` in the order `order` gives (`gather(items, order)[i] == items[order[i]]`),
+/// each read asked for [`GATHER_AHEAD`] reads early: a random gather over a
+/// table bigger than the cache otherwise waits for one miss after another.
+fn gather<T: Copy>(items: &[T], order: &[u32]) -> Vec<T> {
+    order
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            if let Some(&ahead) = order.get(k + GATHER_AHEAD) {
+                crate::ingest::prefetch(std::slice::from_ref(&items[ahead as usize]));
+            }
+            items[i as usize]
+        })
+        .collect()
 }
 
 /// The inverse of a permutation: `inverse(order)[order[i]] == i`.
