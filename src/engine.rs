@@ -645,7 +645,7 @@ struct Accumulator {
     /// The same for the integer keys of one `by` column: held by value, so a
     /// lookup reads no stored key (with a key per row, each such read was a
     /// cache miss of its own).
-    int_index: keys::FastMap<i64, u32>,
+    int_index: keys::IntIndex,
     keys: KeyTuples,
     cells: CellIndex,
     states: Vec<Box<dyn Any + Send>>,
@@ -663,7 +663,7 @@ impl Accumulator {
             key_index: hashbrown::HashTable::with_capacity(1024),
             key_hasher: foldhash::fast::FixedState::with_seed(0x6b70_6966),
             tiny_index: keys::fast_map(0),
-            int_index: keys::fast_map(0),
+            int_index: keys::IntIndex::default(),
             keys: KeyTuples::new(plan.keys.len()),
             cells: CellIndex::new(),
             states: plan.kpis.iter().map(|b| b.kpi.new_states(0)).collect(),
@@ -713,7 +713,11 @@ impl Accumulator {
 
     /// The global id of a single-column integer key.
     fn int_id(&mut self, v: i64) -> u32 {
-        id_by_value(&mut self.int_index, &mut self.keys, v, KeyValue::Int)
+        let keys = &mut self.keys;
+        self.int_index.id(v, || {
+            keys.push_taken(&mut [KeyValue::Int(v)]);
+            keys.len() as u32 - 1
+        })
     }
 
     /// Fold a window of chunks, in order, into the accumulator. `batches[i]` is
@@ -742,6 +746,21 @@ impl Accumulator {
         // every chunk key is many times too big to stay in cache.)
         self.keys.reserve(new_keys);
         self.cells.reserve(new_cells);
+        // The range of the window's integer keys (of one `by` column), so
+        // that their index makes room for them once.
+        let mut range: Option<(i64, i64)> = None;
+        for chunk in &chunks {
+            if let ChunkKeys::Tuples(tuples) = &chunk.keys {
+                for i in 0..tuples.len() {
+                    if let [KeyValue::Int(v)] = tuples.get(i) {
+                        range = Some(range.map_or((*v, *v), |(lo, hi)| (lo.min(*v), hi.max(*v))));
+                    }
+                }
+            }
+        }
+        if let Some((lo, hi)) = range {
+            self.int_index.prepare(lo, hi, new_keys);
+        }
         for chunk in chunks {
             key_maps.push(self.map_keys(chunk.keys));
             chunk_cells.push(chunk.cells);

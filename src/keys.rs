@@ -39,6 +39,109 @@ fn presize<K: Eq + std::hash::Hash, V>(map: &mut FastMap<K, V>, probe: usize, ro
     }
 }
 
+/// Ids of integer keys (one integer `by` column's values). Keys in a range,
+/// as customer and rep numbers mostly are, are found in a table by their
+/// offset from the least, with no hashing and no probing: with a key per
+/// customer the hash map's lookups and its rehashing as it grew were most of
+/// mapping the keys. Keys spread wider than a few slots per key move to a map.
+#[derive(Default)]
+pub(crate) struct IntIndex {
+    /// The least key the table covers, and the id of key `lo + i` (or [`ABSENT_ID`]).
+    lo: i64,
+    slots: Vec<u32>,
+    /// The keys, once they are too spread out for the table.
+    map: Option<FastMap<i64, u32>>,
+    len: usize,
+    /// Keys the caller said may come (see [`IntIndex::prepare`]).
+    expect: usize,
+}
+
+const ABSENT_ID: u32 = u32::MAX;
+
+/// The table gives way to the map when it would need more slots than this
+/// many per key (and more than [`DENSE_FLOOR`] in all).
+const SLOTS_PER_KEY: usize = 4;
+const DENSE_FLOOR: usize = 1 << 16;
+
+impl IntIndex {
+    /// The id of `key`; a new key gets `next()`.
+    #[inline]
+    pub(crate) fn id(&mut self, key: i64, next: impl FnOnce() -> u32) -> u32 {
+        if let Some(map) = &mut self.map {
+            let len = &mut self.len;
+            return *map.entry(key).or_insert_with(|| {
+                *len += 1;
+                next()
+            });
+        }
+        // A key below `lo` wraps to an offset far past any table.
+        if key.wrapping_sub(self.lo) as u64 >= self.slots.len() as u64 && !self.cover(key) {
+            return self.id(key, next);
+        }
+        let slot = &mut self.slots[key.wrapping_sub(self.lo) as u64 as usize];
+        if *slot == ABSENT_ID {
+            *slot = next();
+            self.len += 1;
+        }
+        *slot
+    }
+
+    /// Up to `more` keys in `lo..=hi` are about to come: cover them at once
+    /// (or move to the map if they are too spread out). Keys that arrive in
+    /// no particular order span their whole range from the first few, so
+    /// judging the table by the keys seen so far would give it up at once.
+    pub(crate) fn prepare(&mut self, lo: i64, hi: i64, more: usize) {
+        if self.map.is_some() || lo > hi {
+            return;
+        }
+        self.expect = more;
+        for key in [lo, hi] {
+            if key.wrapping_sub(self.lo) as u64 >= self.slots.len() as u64 && !self.cover(key) {
+                break;
+            }
+        }
+        self.expect = 0;
+    }
+
+    /// Grow the table to cover `key` (at least doubling, so growing stays
+    /// linear), or move to the map if that makes it too sparse. `true` when
+    /// the table covers `key`.
+    #[cold]
+    fn cover(&mut self, key: i64) -> bool {
+        if self.slots.is_empty() {
+            self.lo = key;
+        }
+        let hi =
+            if self.slots.is_empty() { key } else { self.lo.saturating_add(self.slots.len() as i64 - 1) };
+        let (lo, hi) = (self.lo.min(key), hi.max(key));
+        let span = i128::from(hi) - i128::from(lo) + 1;
+        let limit = ((self.len + self.expect + 1) * SLOTS_PER_KEY).max(DENSE_FLOOR);
+        if span > limit as i128 {
+            let mut map = fast_map(self.len.max(1024) * 2);
+            for (i, &id) in self.slots.iter().enumerate() {
+                if id != ABSENT_ID {
+                    map.insert(self.lo + i as i64, id);
+                }
+            }
+            self.map = Some(map);
+            self.slots = Vec::new();
+            return false;
+        }
+        let span = span as usize;
+        let len = span.max(2 * self.slots.len()).min(limit.max(span));
+        // Room on the side the new key is on; the other side stays put.
+        let new_lo = if key < self.lo { hi.saturating_sub(len as i64 - 1) } else { lo };
+        let mut slots = vec![ABSENT_ID; len];
+        if !self.slots.is_empty() {
+            let at = (self.lo - new_lo) as usize;
+            slots[at..at + self.slots.len()].copy_from_slice(&self.slots);
+        }
+        self.lo = new_lo;
+        self.slots = slots;
+        true
+    }
+}
+
 /// A string of at most 16 bytes as plain integers, for hashing and comparing
 /// without touching the bytes again: with its length known, two overlapping
 /// little-endian words (or half-words, or three bytes) cover it exactly, so
@@ -1348,6 +1451,50 @@ mod tests {
         assert!(dense(&[Some(0), Some(100), Some(-5)]).is_none());
         assert!(dense(&[Some(i64::MIN), Some(i64::MAX), None]).is_none());
         assert!(dense(&[Some(4), Some(4)]).is_none());
+    }
+
+    #[test]
+    fn int_index_gives_the_ids_a_map_gives() {
+        // Ids in order of first appearance, whatever the table does: packed
+        // keys ascending and descending, keys far below and above, the
+        // extremes of i64, and keys spread out enough to move to the map.
+        let mix = |i: i64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64);
+        let runs: Vec<Vec<i64>> = vec![
+            (0..200_000).map(|i| (i * 7919) % 150_000).collect(),
+            (0..100_000).rev().chain(0..100_000).collect(),
+            vec![5, 4, 3, 1_000, -1_000, 70_000, -70_000, 5, 1_000],
+            vec![i64::MAX, i64::MAX - 3, i64::MIN, i64::MIN + 1, 0, i64::MAX],
+            vec![i64::MIN, i64::MIN + 5, i64::MIN, i64::MIN + 70_000],
+            (0..50_000).map(|i| if i % 2 == 0 { i % 900 } else { mix(i) }).collect(),
+            (0..100_000).map(|i| 10_000_000 + i % 40_000 - (i / 40_000) * 100_000).collect(),
+        ];
+        for (run, keys) in runs.iter().enumerate() {
+            for window in [usize::MAX, 50_000] {
+                let mut index = IntIndex::default();
+                let mut plain: FastMap<i64, u32> = fast_map(0);
+                for (i, &k) in keys.iter().enumerate() {
+                    // Told of each window's range first, as the accumulator does.
+                    if window != usize::MAX && i % window == 0 {
+                        let part = &keys[i..(i + window).min(keys.len())];
+                        let (lo, hi) =
+                            part.iter().fold((i64::MAX, i64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+                        index.prepare(lo, hi, part.len());
+                    }
+                    let want = {
+                        let next = plain.len() as u32;
+                        *plain.entry(k).or_insert(next)
+                    };
+                    let next = index.len as u32;
+                    assert_eq!(index.id(k, || next), want, "key {k}");
+                    assert_eq!(index.len, plain.len());
+                }
+                // Packed keys stay in the table once told of their range; spread
+                // ones moved to the map.
+                if window != usize::MAX {
+                    assert_eq!(index.map.is_some(), matches!(run, 2..=5), "run {run}");
+                }
+            }
+        }
     }
 
     #[test]
