@@ -781,6 +781,9 @@ where
     values
 }
 
+/// Slots a row the direct table of [`combine`] may take before it hashes instead.
+const COMBINE_SLOTS_PER_ROW: usize = 16;
+
 /// Combine two code vectors into dense codes of the pair, keeping [`SKIP`].
 /// Returns the pairs (a, b) in order of first appearance (index = new code).
 pub fn combine(a: &[u32], b: &[u32], card_b: usize, out: &mut Vec<u32>) -> Vec<(u32, u32)> {
@@ -789,8 +792,11 @@ pub fn combine(a: &[u32], b: &[u32], card_b: usize, out: &mut Vec<u32>) -> Vec<(
     let mut pairs = Vec::new();
     let card_a = a.iter().filter(|&&x| x != SKIP).max().map_or(0, |&m| m as usize + 1);
     let product = card_a.saturating_mul(card_b);
-    if product <= (1 << 16).max(a.len()) {
-        // Small product: a direct table, no hashing.
+    if product <= (1 << 16).max(a.len() * COMBINE_SLOTS_PER_ROW) {
+        // Small product: a direct table, no hashing. With a key per row (10⁶
+        // segments) a chunk's keys times a few years of quarters is about ten
+        // slots a row: the table (4 MB at most for a chunk) is still faster
+        // than hashing every row.
         let mut table = vec![SKIP; product];
         for (&x, &y) in a.iter().zip(b) {
             if x == SKIP || y == SKIP {
@@ -1374,6 +1380,30 @@ mod tests {
             assert_eq!(distinct[code as usize], want);
         }
         assert_eq!(distinct.len(), plain.len());
+    }
+
+    #[test]
+    fn combine_gives_the_same_codes_through_the_table_and_the_hash() {
+        // The same pairs, with b's cardinality declared small (a direct
+        // table) and huge (the hash path): same codes, same pairs, in order
+        // of first appearance; SKIP on either side stays SKIP.
+        let a: Vec<u32> =
+            (0..20_000u32).map(|i| if i % 101 == 7 { SKIP } else { (i * 7919) % 5000 }).collect();
+        let b: Vec<u32> = (0..20_000u32).map(|i| if i % 89 == 3 { SKIP } else { i % 13 }).collect();
+        let (mut table, mut hashed) = (vec![], vec![]);
+        let small = combine(&a, &b, 13, &mut table);
+        let huge = combine(&a, &b, 1 << 30, &mut hashed);
+        assert_eq!((&small, &table), (&huge, &hashed));
+        let mut seen = std::collections::HashMap::new();
+        for ((&x, &y), &code) in a.iter().zip(&b).zip(&table) {
+            if x == SKIP || y == SKIP {
+                assert_eq!(code, SKIP);
+            } else {
+                let next = seen.len() as u32;
+                assert_eq!(*seen.entry((x, y)).or_insert(next), code);
+                assert_eq!(small[code as usize], (x, y));
+            }
+        }
     }
 
     #[test]
