@@ -732,9 +732,18 @@ pub(crate) fn canonical(v: f64) -> f64 {
 /// Primitive values hashed through their bits (a float key uses its canonical bits).
 trait Bits: Copy {
     fn bits(self) -> u64;
+    /// The value as an i64 of the same order, for integers that have one.
+    fn ordinal(self) -> Option<i64> {
+        None
+    }
 }
 macro_rules! bits_int {
-    ($($t:ty),*) => {$(impl Bits for $t { #[inline(always)] fn bits(self) -> u64 { self as u64 } })*};
+    ($($t:ty),*) => {$(impl Bits for $t {
+        #[inline(always)]
+        fn bits(self) -> u64 { self as u64 }
+        #[inline(always)]
+        fn ordinal(self) -> Option<i64> { i64::try_from(self).ok() }
+    })*};
 }
 bits_int!(i8, i16, i32, i64, u8, u16, u32, u64);
 impl Bits for f32 {
@@ -748,6 +757,67 @@ impl Bits for f64 {
     }
 }
 
+/// Slots a row the direct table of [`encode_int_dense`] may take.
+const ENCODE_SLOTS_PER_ROW: usize = 16;
+
+/// [`encode_int`] for integers within a range of at most
+/// [`ENCODE_SLOTS_PER_ROW`] slots a row (and 2^16 slots): each value's code is
+/// found in a table at its offset from the least, with no hashing. With a key
+/// per customer a chunk's keys are mostly distinct and spread over the
+/// range of ids; hashing each row was most of encoding them. `None` (nothing
+/// written) for floats, wider ranges and u64 values past i64.
+fn encode_int_dense<T: ArrowPrimitiveType>(
+    a: &arrow_array::PrimitiveArray<T>,
+    codes: &mut Vec<u32>,
+    to_key: &impl Fn(T::Native) -> KeyValue,
+) -> Option<Vec<KeyValue>>
+where
+    T::Native: Bits,
+{
+    let vals = a.values();
+    vals.first()?.ordinal()?;
+    // Over every slot, nulls' too: what lies under a null only widens the range.
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for &v in vals.iter() {
+        let x = v.ordinal()?;
+        (lo, hi) = (lo.min(x), hi.max(x));
+    }
+    let span = i128::from(hi) - i128::from(lo) + 1;
+    if span > (1i128 << 16).max((vals.len() * ENCODE_SLOTS_PER_ROW) as i128) {
+        return None;
+    }
+    const ABSENT: u32 = u32::MAX;
+    let mut table = vec![ABSENT; span as usize];
+    let mut values = Vec::new();
+    let mut code_of = |values: &mut Vec<KeyValue>, v: T::Native| {
+        // In range: every value was read above.
+        let slot = &mut table[(v.ordinal().unwrap_or(lo) - lo) as usize];
+        if *slot == ABSENT {
+            *slot = values.len() as u32;
+            values.push(to_key(v));
+        }
+        *slot
+    };
+    match a.nulls().filter(|n| n.null_count() > 0) {
+        None => codes.extend(vals.iter().map(|&v| code_of(&mut values, v))),
+        Some(nulls) => {
+            let mut null_code = None;
+            for (i, &v) in vals.iter().enumerate() {
+                let code = if nulls.is_null(i) {
+                    *null_code.get_or_insert_with(|| {
+                        values.push(KeyValue::Null);
+                        values.len() as u32 - 1
+                    })
+                } else {
+                    code_of(&mut values, v)
+                };
+                codes.push(code);
+            }
+        }
+    }
+    Some(values)
+}
+
 fn encode_int<T: ArrowPrimitiveType>(
     array: &dyn Array,
     codes: &mut Vec<u32>,
@@ -757,6 +827,9 @@ where
     T::Native: Bits,
 {
     let a = array.as_primitive::<T>();
+    if let Some(values) = encode_int_dense(a, codes, &to_key) {
+        return values;
+    }
     let mut map: FastMap<Option<u64>, u32> = fast_map(64);
     let mut values = Vec::new();
     let nulls = a.nulls().filter(|n| n.null_count() > 0);
@@ -1366,20 +1439,50 @@ mod tests {
 
     #[test]
     fn many_distinct_integers_encode_like_a_plain_map() {
-        // Mostly new values in the probe rows (the map is sized up), with nulls and repeats.
-        let values: Vec<Option<i64>> =
-            (0..20_000i64).map(|i| if i % 97 == 0 { None } else { Some((i * 7919) % 15_000) }).collect();
-        let array = arrow_array::Int64Array::from(values.clone());
-        let mut codes = Vec::new();
-        let distinct = encode_column(&array, &mut codes);
-        let mut plain = std::collections::HashMap::new();
-        for (v, &code) in values.iter().zip(&codes) {
-            let next = plain.len() as u32;
-            assert_eq!(*plain.entry(*v).or_insert(next), code);
-            let want = v.map_or(KeyValue::Null, KeyValue::Int);
-            assert_eq!(distinct[code as usize], want);
+        // Mostly new values (the map is sized up after the probe rows), with
+        // nulls and repeats; packed (the direct table), spread out and past
+        // i64 (the map), in three integer types. Codes in order of first
+        // appearance either way.
+        fn check(array: &dyn Array, values: &[Option<KeyValue>], dense: bool) {
+            let mut codes = Vec::new();
+            let distinct = encode_column(array, &mut codes);
+            let mut plain = std::collections::HashMap::new();
+            for (v, &code) in values.iter().zip(&codes) {
+                let next = plain.len() as u32;
+                assert_eq!(*plain.entry(v.clone()).or_insert(next), code);
+                assert_eq!(distinct[code as usize], v.clone().unwrap_or(KeyValue::Null));
+            }
+            assert_eq!(distinct.len(), plain.len());
+            let mut again = Vec::new();
+            let took_table = match array.data_type() {
+                DataType::Int64 => {
+                    encode_int_dense(array.as_primitive::<Int64Type>(), &mut again, &KeyValue::Int)
+                }
+                DataType::UInt64 => {
+                    encode_int_dense(array.as_primitive::<UInt64Type>(), &mut again, &KeyValue::UInt)
+                }
+                _ => encode_int_dense(array.as_primitive::<Int8Type>(), &mut again, &|v| {
+                    KeyValue::Int(v as i64)
+                }),
+            };
+            assert_eq!(took_table.is_some(), dense, "{:?}", array.data_type());
         }
-        assert_eq!(distinct.len(), plain.len());
+        let pattern = |i: i64| if i % 97 == 0 { None } else { Some((i * 7919) % 15_000) };
+        for (scale, dense) in [(1, true), (1_000_000_000, false)] {
+            let raw: Vec<Option<i64>> =
+                (0..20_000i64).map(|i| pattern(i).map(|v| v * scale - 7_000)).collect();
+            let keys: Vec<Option<KeyValue>> = raw.iter().map(|v| v.map(KeyValue::Int)).collect();
+            check(&arrow_array::Int64Array::from(raw), &keys, dense);
+        }
+        for (base, dense) in [(5u64, true), (u64::MAX - 20_000, false)] {
+            let raw: Vec<Option<u64>> =
+                (0..20_000i64).map(|i| pattern(i).map(|v| base + v as u64 % 20_000)).collect();
+            let keys: Vec<Option<KeyValue>> = raw.iter().map(|v| v.map(KeyValue::UInt)).collect();
+            check(&arrow_array::UInt64Array::from(raw), &keys, dense);
+        }
+        let raw: Vec<Option<i8>> = (0..2_000i64).map(|i| pattern(i).map(|v| (v % 256 - 128) as i8)).collect();
+        let keys: Vec<Option<KeyValue>> = raw.iter().map(|v| v.map(|x| KeyValue::Int(x as i64))).collect();
+        check(&arrow_array::Int8Array::from(raw), &keys, true);
     }
 
     #[test]
