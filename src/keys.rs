@@ -761,7 +761,8 @@ impl Bits for f64 {
 const ENCODE_SLOTS_PER_ROW: usize = 16;
 
 /// [`encode_int`] for integers within a range of at most
-/// [`ENCODE_SLOTS_PER_ROW`] slots a row (and 2^16 slots): each value's code is
+/// [`ENCODE_SLOTS_PER_ROW`] slots a row (or 2^12 slots: a stream of small
+/// batches must not fill a big table per batch): each value's code is
 /// found in a table at its offset from the least, with no hashing. With a key
 /// per customer a chunk's keys are mostly distinct and spread over the
 /// range of ids; hashing each row was most of encoding them. `None` (nothing
@@ -783,7 +784,7 @@ where
         (lo, hi) = (lo.min(x), hi.max(x));
     }
     let span = i128::from(hi) - i128::from(lo) + 1;
-    if span > (1i128 << 16).max((vals.len() * ENCODE_SLOTS_PER_ROW) as i128) {
+    if span > (1i128 << 12).max((vals.len() * ENCODE_SLOTS_PER_ROW) as i128) {
         return None;
     }
     const ABSENT: u32 = u32::MAX;
