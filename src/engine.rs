@@ -202,9 +202,22 @@ pub trait DynKpi: Send + Sync {
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
 }
 
-/// How many states ahead `put_in_order` asks the cache for: enough to cover
-/// one miss's latency with the copies in between.
+/// How many reads ahead [`read_ahead`] asks the cache for: enough to cover
+/// one miss's latency with the work in between.
 const GATHER_AHEAD: usize = 16;
+
+/// `at(0), at(1), ..., at(n - 1)`, asking the cache for `at(k + GATHER_AHEAD)`
+/// as `at(k)` is taken: reads scattered over more memory than the cache holds
+/// (states, cells or keys in output order, a million of them) otherwise wait
+/// for one miss after another.
+fn read_ahead<'a, T: 'a>(n: usize, at: impl Fn(usize) -> &'a T) -> impl Iterator<Item = &'a T> {
+    (0..n).map(move |k| {
+        if k + GATHER_AHEAD < n {
+            crate::ingest::prefetch(std::slice::from_ref(at(k + GATHER_AHEAD)));
+        }
+        at(k)
+    })
+}
 
 /// Put the states in output order (`all[i]` becomes the old `all[order[i]]`),
 /// so that finalising (several passes, one per output column) reads memory
@@ -228,12 +241,8 @@ pub(crate) fn put_in_order<S>(all: &mut Vec<S>, order: &[u32]) {
     // is read exactly once, and `all` forgets them all before it is dropped.
     unsafe {
         all.set_len(0);
-        for (k, &i) in order.iter().enumerate() {
-            if let Some(&ahead) = order.get(k + GATHER_AHEAD) {
-                crate::ingest::prefetch(std::slice::from_raw_parts(src.add(ahead as usize), 1));
-            }
-            ordered.push(std::ptr::read(src.add(i as usize)));
-        }
+        let states = read_ahead(n, |k| &*src.add(order[k] as usize));
+        ordered.extend(states.map(|state| std::ptr::read(state)));
     }
     *all = ordered;
 }
@@ -1395,14 +1404,9 @@ fn key_and_period_columns(
     // The cells in output order, gathered once (ahead of use: with a million
     // cells each read misses the cache) and then read in sequence by every
     // column below.
-    let ordered = gather(cells, order);
+    let ordered: Vec<(u32, i32)> = read_ahead(order.len(), |k| &cells[order[k] as usize]).copied().collect();
     for (i, key) in plan.keys.iter().enumerate() {
-        let values = (0..ordered.len()).map(|j| {
-            if let Some(ahead) = ordered.get(j + GATHER_AHEAD) {
-                crate::ingest::prefetch(std::slice::from_ref(&keys.get(ahead.0 as usize)[i]));
-            }
-            &keys.get(ordered[j].0 as usize)[i]
-        });
+        let values = read_ahead(ordered.len(), |j| &keys.get(ordered[j].0 as usize)[i]);
         columns.push(keys::build_column(&key.out_type, values));
         fields.push(Field::new(&key.name, key.out_type.clone(), true));
     }
@@ -1456,22 +1460,6 @@ fn key_and_period_columns(
     columns.push(Arc::new(Date32Array::from(start)));
     columns.push(Arc::new(BooleanArray::new(partial, None)));
     (fields, columns)
-}
-
-/// `items` in the order `order` gives (`gather(items, order)[i] == items[order[i]]`),
-/// each read asked for [`GATHER_AHEAD`] reads early: a random gather over a
-/// table bigger than the cache otherwise waits for one miss after another.
-fn gather<T: Copy>(items: &[T], order: &[u32]) -> Vec<T> {
-    order
-        .iter()
-        .enumerate()
-        .map(|(k, &i)| {
-            if let Some(&ahead) = order.get(k + GATHER_AHEAD) {
-                crate::ingest::prefetch(std::slice::from_ref(&items[ahead as usize]));
-            }
-            items[i as usize]
-        })
-        .collect()
 }
 
 /// The inverse of a permutation: `inverse(order)[order[i]] == i`.

@@ -52,8 +52,6 @@ pub(crate) struct IntIndex {
     /// The keys, once they are too spread out for the table.
     map: Option<FastMap<i64, u32>>,
     len: usize,
-    /// Keys the caller said may come (see [`IntIndex::prepare`]).
-    expect: usize,
 }
 
 const ABSENT_ID: u32 = u32::MAX;
@@ -75,7 +73,7 @@ impl IntIndex {
             });
         }
         // A key below `lo` wraps to an offset far past any table.
-        if key.wrapping_sub(self.lo) as u64 >= self.slots.len() as u64 && !self.cover(key) {
+        if key.wrapping_sub(self.lo) as u64 >= self.slots.len() as u64 && !self.cover(key, 0) {
             return self.id(key, next);
         }
         let slot = &mut self.slots[key.wrapping_sub(self.lo) as u64 as usize];
@@ -94,20 +92,18 @@ impl IntIndex {
         if self.map.is_some() || lo > hi {
             return;
         }
-        self.expect = more;
         for key in [lo, hi] {
-            if key.wrapping_sub(self.lo) as u64 >= self.slots.len() as u64 && !self.cover(key) {
+            if key.wrapping_sub(self.lo) as u64 >= self.slots.len() as u64 && !self.cover(key, more) {
                 break;
             }
         }
-        self.expect = 0;
     }
 
     /// Grow the table to cover `key` (at least doubling, so growing stays
-    /// linear), or move to the map if that makes it too sparse. `true` when
-    /// the table covers `key`.
+    /// linear), or move to the map if that makes it too sparse for the keys
+    /// it holds and the `more` announced. `true` when the table covers `key`.
     #[cold]
-    fn cover(&mut self, key: i64) -> bool {
+    fn cover(&mut self, key: i64, more: usize) -> bool {
         if self.slots.is_empty() {
             self.lo = key;
         }
@@ -115,7 +111,7 @@ impl IntIndex {
             if self.slots.is_empty() { key } else { self.lo.saturating_add(self.slots.len() as i64 - 1) };
         let (lo, hi) = (self.lo.min(key), hi.max(key));
         let span = i128::from(hi) - i128::from(lo) + 1;
-        let limit = ((self.len + self.expect + 1) * SLOTS_PER_KEY).max(DENSE_FLOOR);
+        let limit = ((self.len + more + 1) * SLOTS_PER_KEY).max(DENSE_FLOOR);
         if span > limit as i128 {
             let mut map = fast_map(self.len.max(1024) * 2);
             for (i, &id) in self.slots.iter().enumerate() {
