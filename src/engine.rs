@@ -1161,7 +1161,14 @@ impl Trace {
     }
     pub(crate) fn lap(&mut self, what: &str) {
         if let Some(t) = self.0 {
-            eprintln!("kpiforge trace: {what:<24} {:>9.3} ms", t.elapsed().as_secs_f64() * 1e3);
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            // Resident memory at the lap (Linux), for finding where a call's peak is.
+            let rss = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .map_or(String::new(), |kib| format!(" {:>7.0} MiB resident", kib / 1024.0));
+            eprintln!("kpiforge trace: {what:<24} {ms:>9.3} ms{rss}");
             self.0 = Some(std::time::Instant::now());
         }
     }

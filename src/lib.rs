@@ -29,10 +29,6 @@ pub mod text;
 #[cfg(feature = "python")]
 mod python;
 
-#[cfg(feature = "python")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub use engine::{
     finalize_partials, merge_partials, run, run_partial, run_with, KpiSpec, OnInvalid, Output, Request,
 };

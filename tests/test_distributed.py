@@ -181,6 +181,42 @@ def test_streaming_memory_is_bounded(tmp_path) -> None:  # type: ignore[no-untyp
     assert peak - base < 150, f"peak RSS grew from {base} MiB to {peak} MiB"
 
 
+IDLE_SCRIPT = textwrap.dedent("""
+    import sys, time
+    import numpy as np, pyarrow as pa
+    import kpiforge as kf
+
+    def resident_mib():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmRSS:"))
+
+    rows = int(sys.argv[1])
+    t = pa.table({
+        "rep_id": pa.array(np.arange(rows, dtype=np.int64)),
+        "score": pa.array(np.arange(rows) % 11, pa.int8()),
+        "responded_at": pa.array((19000 + np.arange(rows) % 700).astype("int32"), pa.date32()),
+    })
+    out = kf.nps(t, by="rep_id", period="quarter", output="arrow", survey_type=None)
+    assert len(out) == rows
+    after = resident_mib()
+    time.sleep(2.0)
+    print(after, resident_mib())
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_scratch_memory_goes_back_once_idle(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A key per row: the call's states and key maps are ~100 MiB of scratch,
+    # which the allocator used to keep resident until the next call.
+    script = tmp_path / "idle.py"
+    script.write_text(IDLE_SCRIPT)
+    run = subprocess.run(
+        [sys.executable, str(script), "500000"], capture_output=True, text=True, check=True
+    )
+    after, idle = map(int, run.stdout.split())
+    assert idle <= after - 40, f"resident {after} MiB after the call, {idle} MiB two seconds later"
+
+
 def test_gil_is_released_while_rust_works() -> None:
     n = 20_000_000
     t = pa.table(

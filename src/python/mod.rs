@@ -14,10 +14,14 @@ use crate::{demo, engine, registry};
 
 // Comment text: distinctive_terms, tokenize, default themes.
 mod clv;
+// The allocator; freed memory goes back once the core is idle.
+mod memory;
 mod text;
 
 /// Run `f`, turning a panic into an internal error so it never aborts Python.
+/// Every call into the core goes through here; its end may let freed memory go back (see [`memory`]).
 pub(crate) fn guarded<T>(f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
+    let _call = memory::Call::start();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(payload) => {
