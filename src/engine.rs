@@ -106,6 +106,13 @@ pub struct Request {
     pub confidence: f64,
     #[serde(default)]
     pub threads: Option<usize>,
+    /// How many rows the input holds, when the caller knows (a table does, a
+    /// stream does not): the KPI states are then sized once, from the cells
+    /// the first rows made, instead of grown and copied window by window.
+    /// Not part of the request (never serialised), so partial results of
+    /// inputs of any size still merge.
+    #[serde(skip)]
+    pub rows_hint: Option<usize>,
 }
 
 fn default_fiscal_year_start() -> u32 {
@@ -191,8 +198,9 @@ pub trait DynKpi: Send + Sync {
     );
     /// Merge `src[i]` into `dst[map[i]]`, growing `dst` to `len`.
     fn merge(&self, dst: &mut dyn Any, src: &dyn Any, map: &[u32], len: usize);
-    /// Grow the state vector to `len` (cells only other KPIs of the call have).
-    fn resize(&self, states: &mut dyn Any, len: usize);
+    /// Grow the state vector to `len` (cells only other KPIs of the call have);
+    /// when it must grow, make room for `room` at once.
+    fn resize(&self, states: &mut dyn Any, len: usize, room: usize);
     /// The state vector as bytes (for partial results), and back.
     fn encode_states(&self, states: &dyn Any) -> Result<Vec<u8>>;
     fn decode_states(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>>;
@@ -309,8 +317,12 @@ impl<K: Kpi> DynKpi for K {
         })?;
         Ok(Box::new(states))
     }
-    fn resize(&self, states: &mut dyn Any, len: usize) {
+    fn resize(&self, states: &mut dyn Any, len: usize, room: usize) {
         let states = states.downcast_mut::<Vec<K::State>>().expect("state vector of the KPI's own type");
+        // (Without a projection, room is len: the vector grows by doubling.)
+        if states.capacity() < len && room > len {
+            states.reserve_exact(room - states.len());
+        }
         if states.len() < len {
             states.resize(len, K::State::default());
         }
@@ -352,6 +364,7 @@ struct Plan {
     outputs: Vec<(bool, usize)>,
     ctx: Ctx,
     as_of: Option<i32>,
+    rows_hint: Option<usize>,
 }
 
 impl Plan {
@@ -457,7 +470,7 @@ impl Plan {
             on_invalid: request.on_invalid,
             as_of,
         };
-        Ok(Plan { keys, date, periods, kpis, entities, outputs, ctx, as_of })
+        Ok(Plan { keys, date, periods, kpis, entities, outputs, ctx, as_of, rows_hint: request.rows_hint })
     }
 
     /// The output fields of the `by` columns.
@@ -664,6 +677,9 @@ struct Accumulator {
     day_range: Option<(i32, i32)>,
     /// The as_of the scan ran with (given, or found by the pre-pass).
     as_of: Option<i32>,
+    /// Rows absorbed so far, and the input's rows when known (see [`Request::rows_hint`]).
+    rows_seen: usize,
+    rows_hint: Option<usize>,
 }
 
 impl Accumulator {
@@ -680,7 +696,13 @@ impl Accumulator {
             diag: Diagnostics::default(),
             day_range: None,
             as_of: None,
+            rows_seen: 0,
+            rows_hint: plan.rows_hint,
         }
+    }
+
+    fn projected(&self, count: usize) -> usize {
+        projected(count, self.rows_seen, self.rows_hint)
     }
 
     /// Map a chunk's keys to global ids (new ones appended): the chunk's key map.
@@ -753,8 +775,10 @@ impl Accumulator {
         let new_cells: usize = chunks.iter().map(|c| c.cells.len()).sum();
         // (Not the key index: chunks mostly repeat keys, and a table sized for
         // every chunk key is many times too big to stay in cache.)
-        self.keys.reserve(new_keys);
-        self.cells.reserve(new_cells);
+        // With the input's row count, room for as many as the rows so far
+        // project (tables grown window by window were copied each time).
+        self.keys.reserve(new_keys.max(self.projected(self.keys.len()).saturating_sub(self.keys.len())));
+        self.cells.reserve(new_cells.max(self.projected(self.cells.len()).saturating_sub(self.cells.len())));
         // The range of the window's integer keys (of one `by` column), so
         // that their index makes room for them once.
         let mut range: Option<(i64, i64)> = None;
@@ -792,6 +816,8 @@ impl Accumulator {
         }
         trace.lap("  map keys");
         let parallel = parallel();
+        self.rows_seen += batches.iter().map(RecordBatch::num_rows).sum::<usize>();
+        let (seen, total) = (self.rows_seen, self.rows_hint);
         let Accumulator { cells, states, histories, .. } = self;
         // The customer histories take the window's visits while the cells get
         // global ids and the KPIs' states take the window: they share nothing.
@@ -818,6 +844,7 @@ impl Accumulator {
             // result does not depend on the thread count): in parallel when
             // there are several.
             let len = cells.len();
+            let room = projected(len, seen, total);
             // A direct chunk's cells in global ids, once for all the KPIs
             // without a filter (those with one map their own).
             let to_global = |local: &[u32], map: &[u32]| -> Vec<u32> {
@@ -831,7 +858,7 @@ impl Accumulator {
                 .collect();
             let fold =
                 |((bound, dst), parts): ((&Bound, &mut States), Vec<Part>)| -> Vec<Option<Diagnostics>> {
-                    bound.kpi.resize(dst.as_mut(), len);
+                    bound.kpi.resize(dst.as_mut(), len, room);
                     parts
                         .into_iter()
                         .enumerate()
@@ -875,6 +902,26 @@ impl Accumulator {
         }
     }
 }
+
+/// How many of something (keys, cells) the whole input of `total` rows will
+/// make if it goes on at the rate `count` of the first `seen` rows did (at
+/// most one per row, and at most [`MAX_PROJECTION`] times `count`): room to
+/// make once. Without a row count, or before any row, just `count`.
+fn projected(count: usize, seen: usize, total: Option<usize>) -> usize {
+    match total {
+        Some(total) if seen > 0 && total > seen => {
+            let rate = count as f64 / seen as f64;
+            let at_rate = (rate * total as f64).ceil().min(total as f64) as usize;
+            at_rate.clamp(count, count.saturating_mul(MAX_PROJECTION))
+        }
+        _ => count,
+    }
+}
+
+/// Keys usually stop being new long before the input ends (a key per row is
+/// the exception): a projection never reserves more than this many times
+/// what the rows so far made.
+const MAX_PROJECTION: usize = 8;
 
 /// The global id of a single-column key looked up by value in `index`; a new
 /// key is stored in `keys` as `value(key)`.
@@ -1299,7 +1346,7 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
     // The per-customer KPIs' states go straight to their output rows: cell c's is row position[c].
     let position = if plan.entities.is_empty() { Vec::new() } else { inverse(&order) };
     for (bound, states) in plan.kpis.iter().zip(acc.states.iter_mut()) {
-        bound.kpi.resize(states.as_mut(), n_cells);
+        bound.kpi.resize(states.as_mut(), n_cells, n_cells);
     }
 
     trace.lap("walk histories, order");
@@ -1570,6 +1617,21 @@ mod tests {
         let result = run_with(&request, schema, batches, &|| pulled.load(AtomicOrdering::Relaxed) >= 3);
         assert!(matches!(result, Err(Error::Interrupted)));
         assert_eq!(pulled.load(AtomicOrdering::Relaxed), 3);
+    }
+
+    #[test]
+    fn projections_of_keys_and_cells() {
+        // No row count, or no rows yet: no projection.
+        assert_eq!(projected(100, 1_000, None), 100);
+        assert_eq!(projected(100, 0, Some(10_000)), 100);
+        // At the rate so far, within 8 times what there is and the rows left.
+        assert_eq!(projected(100, 1_000, Some(5_000)), 500);
+        assert_eq!(projected(1_000, 1_000, Some(5_000)), 5_000);
+        assert_eq!(projected(1_000, 1_000, Some(1_000_000)), 8_000);
+        assert_eq!(projected(10, 1_000, Some(usize::MAX)), 80);
+        // All rows seen (or a hint below them): what there is.
+        assert_eq!(projected(100, 1_000, Some(1_000)), 100);
+        assert_eq!(projected(100, 1_000, Some(10)), 100);
     }
 
     #[test]

@@ -78,6 +78,34 @@ fn chunking_and_threads_do_not_change_results() {
 }
 
 #[test]
+fn a_row_count_hint_never_changes_results() {
+    // A key per row over more than one window of chunks, so the states grow
+    // after the first window: sized from the hint, whatever it says.
+    let n = 700_000;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("rep_id", DataType::Int64, false),
+        Field::new("score", DataType::Int64, false),
+        Field::new("responded_at", DataType::Date32, false),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i * 7 % 1_000_003))),
+        Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i % 11))),
+        Arc::new(Date32Array::from_iter_values((0..n as i32).map(|i| 19_000 + i % 500))),
+    ];
+    let whole = RecordBatch::try_new(schema, cols).unwrap();
+    let mut req = request(
+        r#"{"kpis":[{"kind":"nps"},{"kind":"csat","params":{"scale":[0,10]}}],"by":["rep_id"],"period":"quarter"}"#,
+    );
+    req.threads = Some(1);
+    let expected = go(&req, vec![whole.clone()]).unwrap();
+    assert_eq!(expected.num_rows(), n);
+    for hint in [0, 1, n / 3, n, 100 * n, usize::MAX] {
+        req.rows_hint = Some(hint);
+        assert_eq!(go(&req, vec![whole.clone()]).unwrap(), expected, "rows_hint {hint}");
+    }
+}
+
+#[test]
 fn out_of_scale_scores_raise_with_count_and_example() {
     let req = request(r#"{"kpis":[{"kind":"nps"}]}"#);
     let err = go(&req, vec![batch(10_000, 2)]).unwrap_err();

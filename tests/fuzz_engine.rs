@@ -576,8 +576,21 @@ fn request() -> impl Strategy<Value = Request> {
     ];
     let threads = prop_oneof![10 => Just(None), 5 => Just(Some(1)), 5 => Just(Some(2)), 1 => Just(Some(0))];
     let on_invalid = prop_oneof![Just(OnInvalid::Raise), Just(OnInvalid::Drop), Just(OnInvalid::Drop)];
-    (vec(spec(), 1..4), by, period, date, fiscal, tz, as_of, confidence, threads, on_invalid).prop_map(
-        |(kpis, by, period, date, fiscal_year_start, tz, as_of, confidence, threads, on_invalid)| Request {
+    // A row count hint sizes states; true, false or absent, it must never change anything.
+    let rows_hint =
+        prop_oneof![10 => Just(None), 3 => (0usize..5_000).prop_map(Some), 1 => Just(Some(usize::MAX))];
+    let options = (confidence, threads, on_invalid, rows_hint);
+    (vec(spec(), 1..4), by, period, date, fiscal, tz, as_of, options).prop_map(
+        |(
+            kpis,
+            by,
+            period,
+            date,
+            fiscal_year_start,
+            tz,
+            as_of,
+            (confidence, threads, on_invalid, rows_hint),
+        )| Request {
             kpis,
             by,
             date,
@@ -588,6 +601,7 @@ fn request() -> impl Strategy<Value = Request> {
             on_invalid,
             confidence,
             threads,
+            rows_hint,
         },
     )
 }

@@ -36,6 +36,19 @@ def to_arrow(data: Any) -> Any:
     )
 
 
+def row_count(data: Any) -> int | None:
+    """The rows of a table, batch or polars DataFrame from :func:`to_arrow`; None for a stream.
+
+    >>> row_count(pa.table({"x": [1, 2, 3]}))
+    3
+    """
+    for attribute in ("num_rows", "height"):  # pyarrow, polars
+        rows = getattr(data, attribute, None)
+        if isinstance(rows, int) and rows >= 0:
+            return rows
+    return None
+
+
 def read_table(data: Any) -> pa.Table:
     """The whole input as one pyarrow Table, for functions that read it several times
     (a stream can be read only once). Tables pass through without a copy."""

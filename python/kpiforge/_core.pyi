@@ -4,8 +4,10 @@ from typing import Any
 
 __version__: str
 
-def compute(data: Any, request: str) -> tuple[Any, str]:
-    """Run a JSON KPI request over an Arrow stream; returns (pyarrow.RecordBatch, issues JSON)."""
+def compute(data: Any, request: str, rows: int | None = None) -> tuple[Any, str]:
+    """Run a JSON KPI request over an Arrow stream; returns (pyarrow.RecordBatch, issues JSON).
+
+    ``rows``, the input's row count when known, lets the core size its states once."""
 
 def compute_partial(data: Any, request: str) -> bytes:
     """Like ``compute`` but return the mergeable partial states (versioned bytes)."""

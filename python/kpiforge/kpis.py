@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from kpiforge import _core
-from kpiforge._convert import Output, from_arrow, to_arrow
+from kpiforge._convert import Output, from_arrow, row_count, to_arrow
 from kpiforge.exceptions import KpiDataWarning, KpiInputError
 
 __all__ = ["Kpi", "compute", "nps", "csat", "ces", "catalog"]
@@ -195,7 +195,8 @@ def compute(
         raise KpiInputError(
             f"output={output!r} is not one of 'pandas', 'arrow', 'polars'", column="output"
         )
-    batch, issues_json = _core.compute(to_arrow(data), json.dumps(request))
+    source = to_arrow(data)
+    batch, issues_json = _core.compute(source, json.dumps(request), row_count(source))
     _warn_dropped(issues_json)
     return from_arrow(batch, output)
 

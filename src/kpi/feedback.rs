@@ -422,6 +422,7 @@ mod tests {
             on_invalid: Default::default(),
             confidence: 0.95,
             threads: Some(1),
+            rows_hint: None,
         }
     }
 

@@ -117,11 +117,19 @@ pub(crate) fn interruptible<T: Send>(
     }
 }
 
-/// Compute the KPIs of `request` (JSON, see `engine::Request`) over `data`.
+/// Compute the KPIs of `request` (JSON, see `engine::Request`) over `data`
+/// (`rows`: its row count when known, see `Request::rows_hint`).
 /// Returns the result as a pyarrow RecordBatch and the dropped-row issues as JSON.
 #[pyfunction]
-fn compute(py: Python<'_>, data: AnyRecordBatch, request: &str) -> PyResult<(Py<PyAny>, String)> {
-    let request = engine::Request::from_json(request).map_err(|e| to_py(py, e))?;
+#[pyo3(signature = (data, request, rows=None))]
+fn compute(
+    py: Python<'_>,
+    data: AnyRecordBatch,
+    request: &str,
+    rows: Option<usize>,
+) -> PyResult<(Py<PyAny>, String)> {
+    let mut request = engine::Request::from_json(request).map_err(|e| to_py(py, e))?;
+    request.rows_hint = rows;
     let reader = data.into_reader()?;
     let schema = reader.schema();
     let output = interruptible(py, |cancel| engine::run_with(&request, schema, reader, cancel))?;
