@@ -15,9 +15,7 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    count_field, counts, counts_and_share, share_columns, value_field, with_interval, RowColumns, Share,
-};
+use super::{count_field, counts_and_share, value_field, with_interval, RowColumns, Share};
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{
@@ -812,20 +810,32 @@ impl Kpi for AccuracyKpi {
     }
 
     fn finalize(&self, states: &[&AccuracyState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.share.n)),
-            counts(states.iter().map(|s| s.missing)),
-            counts(states.iter().map(|s| s.invalid)),
-        ];
-        out.extend(share_columns(states.iter().map(|s| s.share), ctx.z));
-        for t in 0..4 {
-            let column: arrow_array::Int64Array = states
-                .iter()
-                .map(|s| self.params.error_type.is_some().then_some(s.errors[t] as i64))
-                .collect();
-            out.push(std::sync::Arc::new(column));
+        // One pass over the states (each re-read from memory with a cell per
+        // row): n, missing, invalid and the error counts, then the share.
+        let with_types = self.params.error_type.is_some();
+        let mut out = RowColumns::new(states.len(), if with_types { 7 } else { 3 }, 3);
+        for s in states {
+            out.count(0, s.share.n);
+            out.count(1, s.missing);
+            out.count(2, s.invalid);
+            if with_types {
+                s.errors.iter().enumerate().for_each(|(t, &e)| out.count(3 + t, e));
+            }
+            out.estimate(0, s.share.estimate(ctx.z));
         }
-        out
+        let mut columns = out.finish();
+        // Fields: the three counts, the share and its interval, the error counts.
+        let share: Vec<ArrayRef> = columns.drain(columns.len() - 3..).collect();
+        let errors: Vec<ArrayRef> = if with_types {
+            columns.drain(3..).collect()
+        } else {
+            // Without an error-type column the counts are null: columns of
+            // zeroed memory the pages of which are never written.
+            (0..4).map(|_| arrow_array::new_null_array(&DataType::Int64, states.len())).collect()
+        };
+        columns.extend(share);
+        columns.extend(errors);
+        columns
     }
 }
 
@@ -1451,6 +1461,12 @@ mod tests {
             assert_eq!(a, b, "{params}");
             assert_eq!(i64s(&a, "n"), vec![150, 150]);
             assert!(f64s(&a, "accuracy_pct")[0].unwrap() < 100.0);
+            // error_type=None: null counts (a default column the table lacks counts none: zeros).
+            let nulls = if params.contains("null") { a.num_rows() } else { 0 };
+            for t in ["picking", "packing", "loading", "other"] {
+                let column = a.column_by_name(&format!("errors_{t}")).unwrap();
+                assert_eq!(column.null_count(), nulls, "errors_{t} with {params}");
+            }
         }
     }
 
