@@ -701,10 +701,6 @@ impl Accumulator {
         }
     }
 
-    fn projected(&self, count: usize) -> usize {
-        projected(count, self.rows_seen, self.rows_hint)
-    }
-
     /// Map a chunk's keys to global ids (new ones appended): the chunk's key map.
     fn map_keys(&mut self, keys: ChunkKeys) -> Vec<u32> {
         let mut keys = match keys {
@@ -777,8 +773,9 @@ impl Accumulator {
         // every chunk key is many times too big to stay in cache.)
         // With the input's row count, room for as many as the rows so far
         // project (tables grown window by window were copied each time).
-        self.keys.reserve(new_keys.max(self.projected(self.keys.len()).saturating_sub(self.keys.len())));
-        self.cells.reserve(new_cells.max(self.projected(self.cells.len()).saturating_sub(self.cells.len())));
+        let more = |len: usize, new: usize| new.max(projected(len, self.rows_seen, self.rows_hint) - len);
+        self.keys.reserve(more(self.keys.len(), new_keys));
+        self.cells.reserve(more(self.cells.len(), new_cells));
         // The range of the window's integer keys (of one `by` column), so
         // that their index makes room for them once.
         let mut range: Option<(i64, i64)> = None;

@@ -170,6 +170,9 @@ def health_reference(df: pd.DataFrame, clip: float = 2.0) -> pd.Series:
             x = np.log1p(x)
         present = x.dropna()
         sd = present.std(ddof=0) if len(present) > 1 else 0.0
+        # Equal up to rounding (the amounts summed in another order): no spread.
+        if sd <= 1e-9 * max(1.0, present.abs().max()):
+            sd = 0.0
         z = (direction[name] * (x - present.mean()) / sd).clip(-clip, clip).fillna(0) if sd else 0
         points += 50 * w * z / (clip * sum(weights.values()))
     return 50 + points

@@ -243,12 +243,17 @@ def churn_risk(
     return out.sort_values([*keys, customer], kind="stable").reset_index(drop=True)
 
 
+_NO_SPREAD = 1e-9
+
+
 def _zscores(values: pd.Series, log: bool, direction: int, clip: float) -> pd.Series:
     """Signed (higher = healthier), clipped z-scores; 0 (neutral) where missing."""
     x = np.log1p(values.clip(lower=0)) if log else values.astype(float)
     present = x.dropna()
     sd = present.std(ddof=0) if len(present) > 1 else 0.0
-    if not sd or not math.isfinite(sd):
+    # Values equal up to rounding (a spread below 1e-9 of their size) have no
+    # spread: z-scores of rounding noise would be whole points of score.
+    if not math.isfinite(sd) or sd <= _NO_SPREAD * max(1.0, float(present.abs().max())):
         return pd.Series(0.0, index=values.index)
     z = direction * (x - present.mean()) / sd
     return z.clip(-clip, clip).fillna(0.0)
@@ -290,7 +295,8 @@ def health_score(
     ``log1p`` scale so a few extreme customers do not dominate), signed so that
     higher is healthier and clipped to ``[-clip, clip]``. A customer without a
     value for an input (no survey answered, no revenue last-but-one quarter)
-    gets 0, the average, for it. With weights ``w`` (``weights``, default
+    gets 0, the average, for it, and so does every customer for an input whose
+    values are all equal (up to rounding: a spread below 1e-9 of their size). With weights ``w`` (``weights``, default
     :data:`HEALTH_WEIGHTS`; inputs whose table is not given are left out and the
     rest renormalised)::
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long no call may have run before the freed memory goes back.
-pub(crate) const IDLE: Duration = Duration::from_millis(500);
+const IDLE: Duration = Duration::from_millis(500);
 
 /// Calls running now, and calls ended so far.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
