@@ -296,9 +296,9 @@ def health_score(
     higher is healthier and clipped to ``[-clip, clip]``. A customer without a
     value for an input (no survey answered, no revenue last-but-one quarter)
     gets 0, the average, for it, and so does every customer for an input whose
-    values are all equal (up to rounding: a spread below 1e-9 of their size). With weights ``w`` (``weights``, default
-    :data:`HEALTH_WEIGHTS`; inputs whose table is not given are left out and the
-    rest renormalised)::
+    values are all equal (up to rounding: a spread below 1e-9 of their size).
+    With weights ``w`` (``weights``, default :data:`HEALTH_WEIGHTS`; inputs whose
+    table is not given are left out and the rest renormalised)::
 
         score = 50 + 50 * sum(w_i * z_i) / (clip * sum(w_i))
 
