@@ -332,8 +332,12 @@ impl<K: Kpi> DynKpi for K {
     }
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef> {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
+        let mut trace = Trace::start();
         put_in_order(all, order);
-        finalize_and_free(all, |refs| Kpi::finalize(self, refs, ctx))
+        trace.lap("    put in order");
+        let arrays = finalize_and_free(all, |refs| Kpi::finalize(self, refs, ctx));
+        trace.lap("    finalize, free");
+        arrays
     }
 }
 
@@ -1348,9 +1352,20 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
 
     trace.lap("walk histories, order");
     // The key and period columns are built while the KPIs finalise.
-    let columns = || key_and_period_columns(plan, &acc.keys, acc.cells.cells(), &order, as_of);
+    // (Each timed on its own: they overlap.)
+    let columns = || {
+        let mut trace = Trace::start();
+        let columns = key_and_period_columns(plan, &acc.keys, acc.cells.cells(), &order, as_of);
+        trace.lap("  key, period columns");
+        columns
+    };
     let placing = Placing { walked, position: &position };
-    let finals = || finalize_all(plan, &mut acc.states, placing, &order, &ctx, parallel);
+    let finals = || {
+        let mut trace = Trace::start();
+        let arrays = finalize_all(plan, &mut acc.states, placing, &order, &ctx, parallel);
+        trace.lap("  finalize");
+        arrays
+    };
     let (keys_periods, all_arrays) =
         if parallel { rayon::join(columns, finals) } else { (columns(), finals()) };
     let (mut fields, mut columns) = keys_periods;

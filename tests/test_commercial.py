@@ -130,6 +130,9 @@ def test_engagement_by_hand() -> None:
     assert n.loc["2025-02", "active_pct"] == 0.0
     mar = n.loc["2025-03"]
     assert (mar["n"], mar["missing"], mar["active_accounts"], mar["active_pct"]) == (0, 1, 1, 50.0)
+    # Wilson interval of 1 active account in 2 (z = 1.96), in percent.
+    assert mar["active_pct_ci_low"] == pytest.approx(9.4531, abs=1e-3)
+    assert mar["active_pct_ci_high"] == pytest.approx(90.5469, abs=1e-3)
     custom = kf.engagement(events(), event_types=["webinar"])
     assert custom["events_webinar"].iloc[0] == 1 and custom["events_other"].iloc[0] == 3
     with pytest.raises(ValueError, match="twice"):
@@ -157,6 +160,10 @@ def test_interaction_frequency_by_hand() -> None:
     assert (jan["n"], jan["active_customers"], jan["contacts_per_customer"]) == (3, 2, 1.5)
     assert (jan["call_per_customer"], jan["meeting_per_customer"]) == (0.5, 0.5)
     assert out.loc["2025-02", "contacts_call"] == 1
+    feb = out.loc["2025-02"]
+    assert (feb["contacts_email"], feb["contacts_other"], feb["missing"]) == (0, 0, 0)
+    assert (feb["call_per_customer"], feb["email_per_customer"]) == (1.0, 0.0)
+    assert jan["email_per_customer"] == 0.5
 
 
 def test_demo_runs(demo: kf.demo.DemoData) -> None:

@@ -123,6 +123,10 @@ def test_retention_matches_reference() -> None:
         assert (row.previous_customers, row.retained) == (len(prev), len(back))
         assert close(row.retention_pct, 100 * len(back) / len(prev))
         assert close(row.churn_pct, 100 - 100 * len(back) / len(prev))
+        # Churn's interval mirrors retention's.
+        assert close(row.churn_pct_ci_low, 100 - row.retention_pct_ci_high)
+        assert close(row.churn_pct_ci_high, 100 - row.retention_pct_ci_low)
+        assert row.retention_pct_ci_low <= row.retention_pct <= row.retention_pct_ci_high
 
 
 def test_purchase_frequency_matches_reference() -> None:

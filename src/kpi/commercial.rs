@@ -12,7 +12,7 @@ use arrow_schema::{Field, Schema};
 use serde::{Deserialize, Serialize};
 
 use super::service::{check_same_zoning, expect_labels, show_instant, DayOf, Labels};
-use super::{count_field, counts, share_columns, value_field, values, with_interval, Samples, Share};
+use super::{count_field, value_field, with_interval, RowColumns, Samples, Share};
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::entity::{CellSink, DynEntity, EntityKpi, Visit, WalkCtx};
 use crate::error::{Error, Result};
@@ -286,29 +286,28 @@ impl Kpi for Conversion {
         }
     }
     fn finalize(&self, states: &[&ConversionState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.n)),
-            counts(states.iter().map(|s| s.pending)),
-            counts(states.iter().map(|s| s.invalid)),
-            counts(states.iter().map(|s| s.decided.n)),
-            counts(states.iter().map(|s| s.decided.hits)),
-        ];
-        match self.kind {
-            ConversionKind::Cart => {
-                out.push(counts(states.iter().map(|s| s.decided.n - s.decided.hits)));
-                out.push(counts(states.iter().map(|s| s.late)));
-                let abandoned =
-                    states.iter().map(|s| Share { hits: s.decided.n - s.decided.hits, n: s.decided.n });
-                out.extend(share_columns(abandoned, ctx.z));
-            }
-            ConversionKind::Lead => {
-                out.extend(share_columns(states.iter().map(|s| s.decided), ctx.z));
-                let summaries = Samples::summaries(states, |s| &s.days);
-                out.push(values(summaries.iter().map(|s| s.map(|x| x.0))));
-                out.push(values(summaries.iter().map(|s| s.map(|x| x.2))));
+        // One pass over the states (see RowColumns); lead days' percentiles sort
+        // each state's samples, in parallel, first.
+        let cart = self.kind == ConversionKind::Cart;
+        let summaries = if cart { Vec::new() } else { Samples::summaries(states, |s| &s.days) };
+        let mut out = RowColumns::new(states.len(), if cart { 7 } else { 5 }, if cart { 3 } else { 5 });
+        for (i, s) in states.iter().enumerate() {
+            let lost = s.decided.n - s.decided.hits;
+            [s.n, s.pending, s.invalid, s.decided.n, s.decided.hits]
+                .into_iter()
+                .enumerate()
+                .for_each(|(c, v)| out.count(c, v));
+            if cart {
+                out.count(5, lost);
+                out.count(6, s.late);
+                out.estimate(0, Share { hits: lost, n: s.decided.n }.estimate(ctx.z));
+            } else {
+                out.estimate(0, s.decided.estimate(ctx.z));
+                out.value(3, summaries[i].map(|x| x.0));
+                out.value(4, summaries[i].map(|x| x.2));
             }
         }
-        out
+        out.finish()
     }
 }
 
@@ -538,37 +537,32 @@ impl EntityKpi for Activity {
         f
     }
     fn finalize(&self, states: &[&ActivityState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let width = self.types.len() + 2;
-        let at = |s: &ActivityState, i: usize| s.by_type.get(i).copied().unwrap_or(0);
-        // Events with a null type are `missing`: left out of `n` and the rates, though
-        // they still make their account active.
-        let total = |s: &ActivityState| s.by_type.iter().take(width - 1).sum::<u64>();
-        let mut out = vec![counts(states.iter().map(|s| total(s)))];
-        for i in 0..width {
-            out.push(counts(states.iter().map(|s| at(s, i))));
-        }
-        let per = |x: u64, s: &ActivityState| (s.active > 0).then(|| x as f64 / s.active as f64);
-        match self.kind {
-            ActivityKind::Engagement => {
-                out.push(counts(states.iter().map(|s| s.active)));
-                out.push(counts(states.iter().map(|s| s.known)));
-                out.push(counts(states.iter().map(|s| s.active_days)));
+        let types = self.types.len();
+        let width = types + 2;
+        let engagement = self.kind == ActivityKind::Engagement;
+        let (counts, values) = if engagement { (width + 4, 4) } else { (width + 2, types + 1) };
+        let mut out = RowColumns::new(states.len(), counts, values);
+        for s in states {
+            let at = |i: usize| s.by_type.get(i).copied().unwrap_or(0);
+            // Events with a null type are `missing`: left out of `n` and the rates,
+            // though they still make their account active.
+            let total = s.by_type.iter().take(width - 1).sum::<u64>();
+            let per = |x: u64| (s.active > 0).then(|| x as f64 / s.active as f64);
+            out.count(0, total);
+            (0..width).for_each(|i| out.count(1 + i, at(i)));
+            out.count(width + 1, s.active);
+            if engagement {
+                out.count(width + 2, s.known);
+                out.count(width + 3, s.active_days);
                 // Active accounts are always among the known ones.
-                out.extend(share_columns(
-                    states.iter().map(|s| Share { hits: s.active, n: s.known.max(s.active) }),
-                    ctx.z,
-                ));
-                out.push(values(states.iter().map(|s| per(s.active_days, s))));
-            }
-            ActivityKind::Interactions => {
-                out.push(counts(states.iter().map(|s| s.active)));
-                out.push(values(states.iter().map(|s| per(total(s), s))));
-                for i in 0..self.types.len() {
-                    out.push(values(states.iter().map(|s| per(at(s, i), s))));
-                }
+                out.estimate(0, Share { hits: s.active, n: s.known.max(s.active) }.estimate(ctx.z));
+                out.value(3, per(s.active_days));
+            } else {
+                out.value(0, per(total));
+                (0..types).for_each(|i| out.value(1 + i, per(at(i))));
             }
         }
-        out
+        out.finish()
     }
 }
 

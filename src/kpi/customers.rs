@@ -15,8 +15,7 @@ use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    count_field, counts, counts_and_share, interval_columns, value_field, values, with_interval, RowColumns,
-    Samples, Share,
+    count_field, counts, counts_and_share, value_field, values, with_interval, RowColumns, Samples, Share,
 };
 use crate::engine::{Ctx, State};
 use crate::entity::{CellSink, DynEntity, EntityKpi, Visit, WalkCtx};
@@ -351,17 +350,18 @@ impl EntityKpi for Retention {
         f
     }
     fn finalize(&self, states: &[&RetentionState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.active)),
-            counts(states.iter().map(|s| s.previous.n)),
-            counts(states.iter().map(|s| s.previous.hits)),
-        ];
-        let retention = || states.iter().map(|s| s.previous.estimate(ctx.z));
-        let churn =
-            retention().map(|(v, ci)| (v.map(|x| 100.0 - x), ci.map(|(lo, hi)| (100.0 - hi, 100.0 - lo))));
-        out.extend(interval_columns(retention()));
-        out.extend(interval_columns(churn));
-        out
+        let mut out = RowColumns::new(states.len(), 3, 6);
+        for s in states {
+            [s.active, s.previous.n, s.previous.hits]
+                .into_iter()
+                .enumerate()
+                .for_each(|(i, v)| out.count(i, v));
+            let (v, ci) = s.previous.estimate(ctx.z);
+            out.estimate(0, (v, ci));
+            // Churn is the complement of retention, its interval mirrored.
+            out.estimate(3, (v.map(|x| 100.0 - x), ci.map(|(lo, hi)| (100.0 - hi, 100.0 - lo))));
+        }
+        out.finish()
     }
 }
 

@@ -9,7 +9,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
 use serde::{Deserialize, Serialize};
 
-use super::{count_field, counts, share_columns, with_interval, Share};
+use super::{count_field, with_interval, RowColumns, Share};
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
 use crate::ingest::{expect_numeric, find_column, is_whole, show_f64, Diagnostics, Numeric};
@@ -353,28 +353,29 @@ impl Kpi for FeedbackThemes {
     }
 
     fn finalize(&self, states: &[&ThemeState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = vec![
-            counts(states.iter().map(|s| s.n)),
-            counts(states.iter().map(|s| s.comments)),
-            counts(states.iter().map(|s| s.missing)),
-            counts(states.iter().map(|s| s.invalid)),
-        ];
-        if self.split() {
-            out.push(counts(states.iter().map(|s| s.detractors)));
-            out.push(counts(states.iter().map(|s| s.promoters)));
-        }
-        let hit = |s: &ThemeState, t: usize, k: usize| s.hits.get(t).map_or(0, |h| h[k]);
-        for t in 0..self.themes.len() {
-            let share = |k: usize, of: fn(&ThemeState) -> u64| {
-                share_columns(states.iter().map(move |s| Share { hits: hit(s, t, k), n: of(s) }), ctx.z)
-            };
-            out.extend(share(0, |s| s.comments));
-            if self.split() {
-                out.extend(share(1, |s| s.detractors));
-                out.extend(share(2, |s| s.promoters));
+        let split = self.split();
+        let themes = self.themes.len();
+        let groups = if split { 3 } else { 1 };
+        let mut out = RowColumns::new(states.len(), if split { 6 } else { 4 }, 3 * groups * themes);
+        for s in states {
+            [s.n, s.comments, s.missing, s.invalid]
+                .into_iter()
+                .enumerate()
+                .for_each(|(i, v)| out.count(i, v));
+            // Each theme's share among comments, then among detractors and promoters.
+            let of = [s.comments, s.detractors, s.promoters];
+            if split {
+                out.count(4, s.detractors);
+                out.count(5, s.promoters);
+            }
+            for t in 0..themes {
+                for (k, &n) in of.iter().enumerate().take(groups) {
+                    let hits = s.hits.get(t).map_or(0, |h| h[k]);
+                    out.estimate(3 * (t * groups + k), Share { hits, n }.estimate(ctx.z));
+                }
             }
         }
-        out
+        out.finish()
     }
 }
 

@@ -85,21 +85,6 @@ pub(crate) fn with_interval(name: &str) -> [Field; 3] {
 /// A point value and its interval; `None` where undefined (e.g. n = 0).
 pub(crate) type Estimate = (Option<f64>, Option<(f64, f64)>);
 
-/// Three columns from (value, interval) pairs, taken one at a time: with a
-/// cell per input row, a vector of them all was tens of megabytes of fresh
-/// memory per KPI.
-pub(crate) fn interval_columns(rows: impl IntoIterator<Item = Estimate>) -> [ArrayRef; 3] {
-    let rows = rows.into_iter();
-    let n = rows.size_hint().0;
-    let mut columns = [(); 3].map(|_| ValueColumn::with_capacity(n));
-    for (value, interval) in rows {
-        columns[0].push(value);
-        columns[1].push(interval.map(|c| c.0));
-        columns[2].push(interval.map(|c| c.1));
-    }
-    columns.map(ValueColumn::finish)
-}
-
 /// Count columns, then value columns, filled one state at a time: one pass
 /// over the states instead of one per column. With a cell per input row,
 /// each pass re-reads every state from memory (a histogram state is 104
@@ -178,11 +163,6 @@ impl Share {
         let pct = (self.n > 0).then(|| 100.0 * self.hits as f64 / self.n as f64);
         (pct, crate::stats::wilson(self.hits, self.n, z).map(|(a, b)| (100.0 * a, 100.0 * b)))
     }
-}
-
-/// Output columns `name`, `name_ci_low`, `name_ci_high` for a list of shares.
-pub(crate) fn share_columns(shares: impl Iterator<Item = Share>, z: f64) -> [ArrayRef; 3] {
-    interval_columns(shares.map(|s| s.estimate(z)))
 }
 
 /// All observed values of a measure (for exact percentiles). Merging
