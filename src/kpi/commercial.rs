@@ -292,12 +292,9 @@ impl Kpi for Conversion {
         let summaries = if cart { Vec::new() } else { Samples::summaries(states, |s| &s.days) };
         let mut out = RowColumns::new(states.len(), if cart { 7 } else { 5 }, if cart { 3 } else { 5 });
         for (i, s) in states.iter().enumerate() {
-            let lost = s.decided.n - s.decided.hits;
-            [s.n, s.pending, s.invalid, s.decided.n, s.decided.hits]
-                .into_iter()
-                .enumerate()
-                .for_each(|(c, v)| out.count(c, v));
+            out.counts(0, [s.n, s.pending, s.invalid, s.decided.n, s.decided.hits]);
             if cart {
+                let lost = s.decided.n - s.decided.hits;
                 out.count(5, lost);
                 out.count(6, s.late);
                 out.estimate(0, Share { hits: lost, n: s.decided.n }.estimate(ctx.z));

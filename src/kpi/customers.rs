@@ -276,10 +276,7 @@ impl EntityKpi for RepeatPurchase {
     fn finalize(&self, states: &[&RepeatState], ctx: &Ctx) -> Vec<ArrayRef> {
         let mut out = RowColumns::new(states.len(), 4, if self.kaplan_meier { 4 } else { 3 });
         for s in states {
-            [s.customers, s.censored, s.eligible.n, s.eligible.hits]
-                .into_iter()
-                .enumerate()
-                .for_each(|(i, v)| out.count(i, v));
+            out.counts(0, [s.customers, s.censored, s.eligible.n, s.eligible.hits]);
             out.estimate(0, s.eligible.estimate(ctx.z));
             if self.kaplan_meier {
                 out.value(3, s.kaplan_meier());
@@ -352,10 +349,7 @@ impl EntityKpi for Retention {
     fn finalize(&self, states: &[&RetentionState], ctx: &Ctx) -> Vec<ArrayRef> {
         let mut out = RowColumns::new(states.len(), 3, 6);
         for s in states {
-            [s.active, s.previous.n, s.previous.hits]
-                .into_iter()
-                .enumerate()
-                .for_each(|(i, v)| out.count(i, v));
+            out.counts(0, [s.active, s.previous.n, s.previous.hits]);
             let (v, ci) = s.previous.estimate(ctx.z);
             out.estimate(0, (v, ci));
             // Churn is the complement of retention, its interval mirrored.

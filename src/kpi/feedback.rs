@@ -358,10 +358,7 @@ impl Kpi for FeedbackThemes {
         let groups = if split { 3 } else { 1 };
         let mut out = RowColumns::new(states.len(), if split { 6 } else { 4 }, 3 * groups * themes);
         for s in states {
-            [s.n, s.comments, s.missing, s.invalid]
-                .into_iter()
-                .enumerate()
-                .for_each(|(i, v)| out.count(i, v));
+            out.counts(0, [s.n, s.comments, s.missing, s.invalid]);
             // Each theme's share among comments, then among detractors and promoters.
             let of = [s.comments, s.detractors, s.promoters];
             if split {

@@ -106,6 +106,11 @@ impl RowColumns {
     pub(crate) fn count(&mut self, column: usize, v: u64) {
         self.counts[column].push(v as i64);
     }
+    /// Counts in columns `from`, `from + 1`, ...
+    #[inline(always)]
+    pub(crate) fn counts(&mut self, from: usize, values: impl IntoIterator<Item = u64>) {
+        values.into_iter().enumerate().for_each(|(i, v)| self.count(from + i, v));
+    }
     /// A value; `None` (or a non-finite value) becomes null.
     #[inline(always)]
     pub(crate) fn value(&mut self, column: usize, v: Option<f64>) {
@@ -135,7 +140,7 @@ pub(crate) fn counts_and_share<S, const N: usize>(
     let mut out = RowColumns::new(states.len(), N, 3);
     for s in states {
         let (counts, share) = row(s);
-        counts.into_iter().enumerate().for_each(|(i, v)| out.count(i, v));
+        out.counts(0, counts);
         out.estimate(0, share.estimate(z));
     }
     out.finish()

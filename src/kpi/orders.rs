@@ -819,7 +819,7 @@ impl Kpi for AccuracyKpi {
             out.count(1, s.missing);
             out.count(2, s.invalid);
             if with_types {
-                s.errors.iter().enumerate().for_each(|(t, &e)| out.count(3 + t, e));
+                out.counts(3, s.errors);
             }
             out.estimate(0, s.share.estimate(ctx.z));
         }
@@ -1189,10 +1189,7 @@ impl Kpi for OtifKpi {
         let mut out = RowColumns::new(states.len(), 5, 9);
         for s in states {
             let due = s.due();
-            [s.n, due, s.pending, s.undelivered, s.invalid]
-                .into_iter()
-                .enumerate()
-                .for_each(|(i, v)| out.count(i, v));
+            out.counts(0, [s.n, due, s.pending, s.undelivered, s.invalid]);
             for (i, hits) in [s.on_time, s.in_full, s.otif].into_iter().enumerate() {
                 out.estimate(3 * i, Share { hits, n: due }.estimate(ctx.z));
             }

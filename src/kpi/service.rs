@@ -678,10 +678,7 @@ impl Kpi for SlaDuration {
         let summaries = Samples::summaries(states, |s| &s.hours);
         let mut out = RowColumns::new(states.len(), 6, 6);
         for (s, summary) in states.iter().zip(&summaries) {
-            [s.n, s.answered, s.n - s.answered, s.pending, s.sla.n, s.invalid]
-                .into_iter()
-                .enumerate()
-                .for_each(|(i, v)| out.count(i, v));
+            out.counts(0, [s.n, s.answered, s.n - s.answered, s.pending, s.sla.n, s.invalid]);
             out.value(0, summary.map(|x| x.0));
             out.value(1, summary.map(|x| x.1));
             out.value(2, summary.map(|x| x.2));
