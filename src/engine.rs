@@ -106,6 +106,12 @@ pub struct Request {
     pub confidence: f64,
     #[serde(default)]
     pub threads: Option<usize>,
+    /// The KPI columns to build (names as in the full output); the `by` and
+    /// period columns are always there. None builds every column. Columns
+    /// not asked for are never built: with one segment per few rows the
+    /// output is most of a call's memory.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
     /// How many rows the input holds, when the caller knows (a table does, a
     /// stream does not): the KPI states are then sized once, from the cells
     /// the first rows made, instead of grown and copied window by window.
@@ -143,6 +149,9 @@ pub struct Ctx {
     pub on_invalid: OnInvalid,
     /// The reference date (days since epoch) for censoring; None when no date is known.
     pub as_of: Option<i32>,
+    /// Which of the finalising KPI's columns (its fields, in order) to build;
+    /// None builds them all. Set per KPI from [`Request::columns`].
+    pub keep: Option<Arc<[bool]>>,
 }
 
 /// One KPI: how it reads its columns, updates its state and finalises it.
@@ -369,6 +378,9 @@ struct Plan {
     ctx: Ctx,
     as_of: Option<i32>,
     rows_hint: Option<usize>,
+    /// Per output (in `outputs` order), the columns `columns=` keeps; empty
+    /// when every column is built.
+    keep: Vec<Option<Arc<[bool]>>>,
 }
 
 impl Plan {
@@ -473,8 +485,77 @@ impl Plan {
             z: crate::stats::z_for(request.confidence),
             on_invalid: request.on_invalid,
             as_of,
+            keep: None,
         };
-        Ok(Plan { keys, date, periods, kpis, entities, outputs, ctx, as_of, rows_hint: request.rows_hint })
+        let mut plan = Plan {
+            keys,
+            date,
+            periods,
+            kpis,
+            entities,
+            outputs,
+            ctx,
+            as_of,
+            rows_hint: request.rows_hint,
+            keep: Vec::new(),
+        };
+        if let Some(columns) = &request.columns {
+            plan.keep = plan.select(columns)?;
+        }
+        Ok(plan)
+    }
+
+    /// Each output's fields (in `outputs` order), named as in the result: with
+    /// several KPIs (or a renamed one), every column carries the KPI's name.
+    fn output_fields(&self) -> Vec<Vec<Field>> {
+        let renamed =
+            self.kpis.iter().any(|b| b.name != b.kind) || self.entities.iter().any(|b| b.name != b.kind);
+        let rename = self.outputs.len() > 1 || renamed;
+        self.outputs
+            .iter()
+            .map(|&(is_entity, i)| {
+                let (kind, name, fields) = if is_entity {
+                    let b = &self.entities[i];
+                    (&b.kind, &b.name, b.kpi.fields())
+                } else {
+                    let b = &self.kpis[i];
+                    (&b.kind, &b.name, b.kpi.fields())
+                };
+                fields
+                    .into_iter()
+                    .map(|f| {
+                        let column =
+                            if rename { output_name(kind, name, f.name()) } else { f.name().clone() };
+                        f.with_name(column)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Each output's columns to build for `columns=`: every name must be an
+    /// output column (the `by` and period columns are always built).
+    fn select(&self, columns: &[String]) -> Result<Vec<Option<Arc<[bool]>>>> {
+        let outputs = self.output_fields();
+        let wanted: std::collections::HashSet<&str> = columns.iter().map(String::as_str).collect();
+        let mut fixed: Vec<&str> = self.keys.iter().map(|k| k.name.as_str()).collect();
+        if self.periods.is_some() {
+            fixed.extend(["period", "period_start", "partial"]);
+        }
+        let known = |c: &str| fixed.contains(&c) || outputs.iter().flatten().any(|f| f.name() == c);
+        if let Some(unknown) = columns.iter().find(|c| !known(c)) {
+            let names: Vec<&str> = outputs.iter().flatten().map(|f| f.name().as_str()).collect();
+            let shown = names.iter().take(30).copied().collect::<Vec<_>>().join(", ");
+            let more =
+                if names.len() > 30 { format!(", ... ({} in all)", names.len()) } else { String::new() };
+            return Err(Error::param(format!(
+                "columns: the output has no column '{unknown}'; its KPI columns are {shown}{more}"
+            )));
+        }
+        Ok(outputs
+            .iter()
+            .map(|fields| Some(fields.iter().map(|f| wanted.contains(f.name().as_str())).collect()))
+            .collect())
     }
 
     /// The output fields of the `by` columns.
@@ -1370,30 +1451,25 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         if parallel { rayon::join(columns, finals) } else { (columns(), finals()) };
     let (mut fields, mut columns) = keys_periods;
     trace.lap("key, period columns; finalize");
-    let renamed =
-        plan.kpis.iter().any(|b| b.name != b.kind) || plan.entities.iter().any(|b| b.name != b.kind);
-    let rename = plan.outputs.len() > 1 || renamed;
-    for (&(is_entity, i), arrays) in plan.outputs.iter().zip(all_arrays) {
-        let (kind, name, kpi_fields) = if is_entity {
-            let b = &plan.entities[i];
-            (&b.kind, &b.name, b.kpi.fields())
-        } else {
-            let b = &plan.kpis[i];
-            (&b.kind, &b.name, b.kpi.fields())
-        };
-        for (field, array) in kpi_fields.into_iter().zip(arrays) {
-            let column = if rename { output_name(kind, name, field.name()) } else { field.name().clone() };
-            fields.push(field.with_name(column));
-            columns.push(array);
-        }
-    }
+    // Names are checked over every column, built or not: `columns=` never
+    // decides whether a call is valid.
+    let outputs = plan.output_fields();
     let mut seen = std::collections::HashSet::new();
-    for f in &fields {
+    for f in fields.iter().chain(outputs.iter().flatten()) {
         if !seen.insert(f.name().clone()) {
             return Err(Error::param(format!(
                 "two output columns would be named '{}': give the KPIs distinct names (name=...)",
                 f.name()
             )));
+        }
+    }
+    for (k, (kpi_fields, arrays)) in outputs.into_iter().zip(all_arrays).enumerate() {
+        let keep = plan.keep.get(k).cloned().flatten();
+        for (j, (field, array)) in kpi_fields.into_iter().zip(arrays).enumerate() {
+            if keep.as_ref().is_none_or(|keep| keep[j]) {
+                fields.push(field);
+                columns.push(array);
+            }
         }
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
@@ -1431,23 +1507,29 @@ fn finalize_all(
     }
     let mut row_refs: Vec<Option<&mut States>> = row_states.iter_mut().map(Some).collect();
     let mut walked = placing.walked;
-    let jobs: Vec<Job> = plan
+    let jobs: Vec<(usize, Job)> = plan
         .outputs
         .iter()
-        .map(|&(is_entity, i)| {
-            if is_entity {
+        .enumerate()
+        .map(|(k, &(is_entity, i))| {
+            let job = if is_entity {
                 Job::Entity(i, std::mem::take(&mut walked[i]))
             } else {
                 Job::Row(i, row_refs[i].take().expect("one output per KPI"))
-            }
+            };
+            (k, job)
         })
         .collect();
     let position = placing.position;
-    let finalize = |job: Job| match job {
-        Job::Row(i, states) => plan.kpis[i].kpi.finalize(states.as_mut(), order, ctx),
-        Job::Entity(i, (states, maps)) => {
-            let kpi = &plan.entities[i].kpi;
-            kpi.finalize(kpi.place(states, &maps, position).as_mut(), ctx)
+    let finalize = |(k, job): (usize, Job)| {
+        // The output's own columns to build (`columns=`).
+        let ctx = &Ctx { keep: plan.keep.get(k).cloned().flatten(), ..ctx.clone() };
+        match job {
+            Job::Row(i, states) => plan.kpis[i].kpi.finalize(states.as_mut(), order, ctx),
+            Job::Entity(i, (states, maps)) => {
+                let kpi = &plan.entities[i].kpi;
+                kpi.finalize(kpi.place(states, &maps, position).as_mut(), ctx)
+            }
         }
     };
     if parallel && jobs.len() > 1 {
@@ -1654,8 +1736,13 @@ mod tests {
         else {
             panic!("nps is a row KPI")
         };
-        let ctx =
-            Ctx { confidence: 0.95, z: crate::stats::z_for(0.95), on_invalid: OnInvalid::Raise, as_of: None };
+        let ctx = Ctx {
+            confidence: 0.95,
+            z: crate::stats::z_for(0.95),
+            on_invalid: OnInvalid::Raise,
+            as_of: None,
+            keep: None,
+        };
         let mut states = kpi.new_states(3);
         let arrays = kpi.finalize(states.as_mut(), &[2, 0, 1], &ctx);
         assert!(arrays.iter().all(|a| a.len() == 3));

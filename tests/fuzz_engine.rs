@@ -601,6 +601,7 @@ fn request() -> impl Strategy<Value = Request> {
             on_invalid,
             confidence,
             threads,
+            columns: None,
             rows_hint,
         },
     )

@@ -216,3 +216,57 @@ def test_windows_of_chunks_do_not_change_results() -> None:
     assert out["revenue_n"].sum() == n
     for threads in (2, 5, 16):
         pd.testing.assert_frame_equal(kf.compute(t, kpis, threads=threads, **common), out)
+
+
+# ---- columns=: the columns asked for, and only those, built -------------------------------
+
+CATALOG = kf.catalog()
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [(name, {}) for name in CATALOG["name"]] + [("order_accuracy", {"error_type": None})],
+)
+def test_columns_builds_the_same_values_as_the_full_output(
+    demo: kf.demo.DemoData, kind: str, params: dict
+) -> None:
+    table = getattr(demo, CATALOG.set_index("name").loc[kind, "table"])
+    call = {"by": "region", "period": "quarter", "output": "arrow"}
+    full = kf.compute(table, [kf.Kpi(kind, **params)], **call)
+    kpi_columns = full.column_names[4:]
+    # Every other column, from the first and from the second: each column is
+    # both left out and kept, beside kept and left-out neighbours.
+    for start in (0, 1):
+        wanted = kpi_columns[start::2]
+        got = kf.compute(table, [kf.Kpi(kind, **params)], columns=wanted, **call)
+        assert got.column_names == full.column_names[:4] + wanted
+        assert got.equals(full.select(got.column_names)), (kind, wanted)
+
+
+def test_columns_across_several_kpis_and_key_columns(demo: kf.demo.DemoData) -> None:
+    kpis = ["otif", kf.Kpi("nps", name="nps_all"), "repeat_purchase_rate"]
+    call = {"by": ["region", "rep_id"], "period": "month"}
+    orders = demo.orders
+    full = kf.compute(orders, ["otif", "repeat_purchase_rate"], **call)
+    wanted = ["repeat_purchase_rate_repeat_rate_pct", "otif_pct_ci_low", "period", "region"]
+    got = kf.compute(orders, ["otif", "repeat_purchase_rate"], columns=wanted, **call)
+    # The by and period columns always come first, then the KPI columns in output order.
+    kept = ["otif_pct_ci_low", "repeat_purchase_rate_repeat_rate_pct"]
+    assert list(got.columns) == [*full.columns[:5], *kept]
+    pd.testing.assert_frame_equal(got, full[got.columns])
+    responses = kf.compute(demo.responses, kpis[1:2], by="region", columns=["nps_all"])
+    assert list(responses.columns) == ["region", "nps_all"]
+    assert list(kf.compute(orders, kpis[:1], by="region", columns=[]).columns) == ["region"]
+
+
+def test_columns_bad_input() -> None:
+    df = pd.DataFrame({"score": [4, 3], "seg": ["a", "b"]})
+    with pytest.raises(kf.KpiInputError, match="no column 'nps_pct'.*nps_ci_low"):
+        kf.compute(df, ["nps"], by="seg", columns=["nps", "nps_pct"])
+    with pytest.raises(kf.KpiInputError, match="list of column names"):
+        kf.compute(df, ["nps"], by="seg", columns="nps")
+    with pytest.raises(kf.KpiInputError, match="partial=True"):
+        kf.compute(df, ["nps"], by="seg", columns=["nps"], partial=True)
+    # Names are checked over the full output, built or not.
+    with pytest.raises(kf.KpiInputError, match="two output columns would be named"):
+        kf.compute(df, [kf.Kpi("nps", name="x"), kf.Kpi("csat", name="x")], columns=["x"])

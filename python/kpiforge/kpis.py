@@ -129,6 +129,7 @@ def compute(
     threads: int | None = None,
     output: Output = "pandas",
     partial: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> Any:
     """Compute several KPIs over one table in a single scan.
 
@@ -158,6 +159,12 @@ def compute(
             Dask or Spark workers), merge them with :func:`kpiforge.merge_partials`
             and :func:`kpiforge.finalize` them into the table one scan would give.
             KPIs that censor (OTIF, SLAs) need an explicit ``as_of`` then.
+        columns: the KPI columns to build, named as in the full output (e.g.
+            ``["nps", "nps_n"]``); the ``by`` and period columns always come.
+            Default: every column. Columns left out are never computed, which
+            matters with one segment per few rows, where the output is most of
+            the memory a call uses. Not with ``partial=True``: partial states
+            hold every column until finalised.
 
     Returns:
         One row per (segment..., period), sorted, with ``period`` (label like
@@ -174,6 +181,11 @@ def compute(
         >>> df = kf.compute(responses, ["nps", "csat", "ces"], by="region", period="quarter")
         >>> list(df.columns[4:8])
         ['nps_n', 'nps_missing', 'nps_invalid', 'nps_promoters']
+        >>> small = kf.compute(
+        ...     responses, ["nps", "csat"], by="region", columns=["nps", "csat_mean"]
+        ... )
+        >>> list(small.columns)
+        ['region', 'nps', 'csat_mean']
     """
     request = _request(
         kpis,
@@ -187,6 +199,18 @@ def compute(
         on_invalid=on_invalid,
         threads=threads,
     )
+    if columns is not None:
+        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+            raise KpiInputError(
+                f"columns must be a list of column names, got {columns!r}", column="columns"
+            )
+        if partial:
+            raise KpiInputError(
+                "columns= does not apply to partial=True: partial states hold every "
+                "column until finalised",
+                column="columns",
+            )
+        request["columns"] = list(columns)
     if partial:
         from kpiforge.partial import Partial
 

@@ -290,7 +290,7 @@ impl Kpi for Conversion {
         // each state's samples, in parallel, first.
         let cart = self.kind == ConversionKind::Cart;
         let summaries = if cart { Vec::new() } else { Samples::summaries(states, |s| &s.days) };
-        let mut out = RowColumns::new(states.len(), if cart { 7 } else { 5 }, if cart { 3 } else { 5 });
+        let mut out = RowColumns::new(ctx, states.len(), if cart { 7 } else { 5 }, if cart { 3 } else { 5 });
         for (i, s) in states.iter().enumerate() {
             out.counts(0, [s.n, s.pending, s.invalid, s.decided.n, s.decided.hits]);
             if cart {
@@ -538,7 +538,7 @@ impl EntityKpi for Activity {
         let width = types + 2;
         let engagement = self.kind == ActivityKind::Engagement;
         let (counts, values) = if engagement { (width + 4, 4) } else { (width + 2, types + 1) };
-        let mut out = RowColumns::new(states.len(), counts, values);
+        let mut out = RowColumns::new(ctx, states.len(), counts, values);
         for s in states {
             let at = |i: usize| s.by_type.get(i).copied().unwrap_or(0);
             // Events with a null type are `missing`: left out of `n` and the rates,

@@ -274,7 +274,7 @@ impl EntityKpi for RepeatPurchase {
         f
     }
     fn finalize(&self, states: &[&RepeatState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = RowColumns::new(states.len(), 4, if self.kaplan_meier { 4 } else { 3 });
+        let mut out = RowColumns::new(ctx, states.len(), 4, if self.kaplan_meier { 4 } else { 3 });
         for s in states {
             out.counts(0, [s.customers, s.censored, s.eligible.n, s.eligible.hits]);
             out.estimate(0, s.eligible.estimate(ctx.z));
@@ -347,7 +347,7 @@ impl EntityKpi for Retention {
         f
     }
     fn finalize(&self, states: &[&RetentionState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = RowColumns::new(states.len(), 3, 6);
+        let mut out = RowColumns::new(ctx, states.len(), 3, 6);
         for s in states {
             out.counts(0, [s.active, s.previous.n, s.previous.hits]);
             let (v, ci) = s.previous.estimate(ctx.z);
@@ -607,7 +607,7 @@ impl EntityKpi for SelfServiceCustomers {
         f
     }
     fn finalize(&self, states: &[&SelfServiceState], ctx: &Ctx) -> Vec<ArrayRef> {
-        counts_and_share(states, |s| ([s.customers.n, s.customers.hits], s.customers), ctx.z)
+        counts_and_share(states, |s| ([s.customers.n, s.customers.hits], s.customers), ctx)
     }
 }
 

@@ -356,7 +356,7 @@ impl Kpi for FeedbackThemes {
         let split = self.split();
         let themes = self.themes.len();
         let groups = if split { 3 } else { 1 };
-        let mut out = RowColumns::new(states.len(), if split { 6 } else { 4 }, 3 * groups * themes);
+        let mut out = RowColumns::new(ctx, states.len(), if split { 6 } else { 4 }, 3 * groups * themes);
         for s in states {
             out.counts(0, [s.n, s.comments, s.missing, s.invalid]);
             // Each theme's share among comments, then among detractors and promoters.
@@ -420,6 +420,7 @@ mod tests {
             on_invalid: Default::default(),
             confidence: 0.95,
             threads: Some(1),
+            columns: None,
             rows_hint: None,
         }
     }

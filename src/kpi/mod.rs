@@ -10,7 +10,9 @@ pub mod survey;
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, Int64Array};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, NullArray};
+
+use crate::engine::Ctx;
 use arrow_schema::{DataType, Field};
 
 /// Output helpers shared by the KPI families.
@@ -90,21 +92,28 @@ pub(crate) type Estimate = (Option<f64>, Option<(f64, f64)>);
 /// each pass re-reads every state from memory (a histogram state is 104
 /// bytes: nps at a million cells read 100 MB per column).
 pub(crate) struct RowColumns {
-    counts: Vec<Vec<i64>>,
-    values: Vec<ValueColumn>,
+    len: usize,
+    /// None: a column `columns=` left out, never built.
+    counts: Vec<Option<Vec<i64>>>,
+    values: Vec<Option<ValueColumn>>,
 }
 
 impl RowColumns {
-    /// `counts` Int64 and `values` Float64 columns for `len` rows.
-    pub(crate) fn new(len: usize, counts: usize, values: usize) -> Self {
+    /// `counts` Int64 and `values` Float64 columns for `len` rows: the KPI's
+    /// fields in order, of which only those `ctx.keep` asks for are built.
+    pub(crate) fn new(ctx: &Ctx, len: usize, counts: usize, values: usize) -> Self {
+        let kept = |i: usize| ctx.keep.as_ref().is_none_or(|keep| keep.get(i).copied().unwrap_or(true));
         RowColumns {
-            counts: (0..counts).map(|_| Vec::with_capacity(len)).collect(),
-            values: (0..values).map(|_| ValueColumn::with_capacity(len)).collect(),
+            len,
+            counts: (0..counts).map(|i| kept(i).then(|| Vec::with_capacity(len))).collect(),
+            values: (0..values).map(|j| kept(counts + j).then(|| ValueColumn::with_capacity(len))).collect(),
         }
     }
     #[inline(always)]
     pub(crate) fn count(&mut self, column: usize, v: u64) {
-        self.counts[column].push(v as i64);
+        if let Some(c) = &mut self.counts[column] {
+            c.push(v as i64);
+        }
     }
     /// Counts in columns `from`, `from + 1`, ...
     #[inline(always)]
@@ -114,19 +123,29 @@ impl RowColumns {
     /// A value; `None` (or a non-finite value) becomes null.
     #[inline(always)]
     pub(crate) fn value(&mut self, column: usize, v: Option<f64>) {
-        self.values[column].push(v);
+        if let Some(c) = &mut self.values[column] {
+            c.push(v);
+        }
     }
     /// A point value and its interval: value columns `column..column + 3`.
     #[inline(always)]
     pub(crate) fn estimate(&mut self, column: usize, (value, interval): Estimate) {
-        self.values[column].push(value);
-        self.values[column + 1].push(interval.map(|c| c.0));
-        self.values[column + 2].push(interval.map(|c| c.1));
+        self.value(column, value);
+        self.value(column + 1, interval.map(|c| c.0));
+        self.value(column + 2, interval.map(|c| c.1));
     }
-    /// The count columns, then the value columns.
+    /// The count columns, then the value columns; one left out is an
+    /// all-null placeholder (no buffers), which the engine drops.
     pub(crate) fn finish(self) -> Vec<ArrayRef> {
-        let counts = self.counts.into_iter().map(|c| Arc::new(Int64Array::from(c)) as ArrayRef);
-        counts.chain(self.values.into_iter().map(ValueColumn::finish)).collect()
+        let len = self.len;
+        let left_out = move || Arc::new(NullArray::new(len)) as ArrayRef;
+        let counts = self
+            .counts
+            .into_iter()
+            .map(move |c| c.map_or_else(left_out, |c| Arc::new(Int64Array::from(c)) as ArrayRef));
+        counts
+            .chain(self.values.into_iter().map(move |v| v.map_or_else(left_out, ValueColumn::finish)))
+            .collect()
     }
 }
 
@@ -135,13 +154,13 @@ impl RowColumns {
 pub(crate) fn counts_and_share<S, const N: usize>(
     states: &[&S],
     row: impl Fn(&S) -> ([u64; N], Share),
-    z: f64,
+    ctx: &Ctx,
 ) -> Vec<ArrayRef> {
-    let mut out = RowColumns::new(states.len(), N, 3);
+    let mut out = RowColumns::new(ctx, states.len(), N, 3);
     for s in states {
         let (counts, share) = row(s);
         out.counts(0, counts);
-        out.estimate(0, share.estimate(z));
+        out.estimate(0, share.estimate(ctx.z));
     }
     out.finish()
 }
@@ -228,6 +247,37 @@ mod tests {
         let full = values((0..64).map(|i| Some(i as f64)));
         assert!(full.nulls().is_none());
         assert_eq!(values(std::iter::empty()).len(), 0);
+    }
+
+    #[test]
+    fn row_columns_build_only_the_kept_fields() {
+        let ctx = |keep: Option<&[bool]>| Ctx {
+            confidence: 0.95,
+            z: 1.96,
+            on_invalid: Default::default(),
+            as_of: None,
+            keep: keep.map(Into::into),
+        };
+        let fill = |ctx: &Ctx| {
+            let mut out = RowColumns::new(ctx, 3, 2, 3);
+            for i in 0..3u64 {
+                out.counts(0, [i, 10 * i]);
+                out.estimate(0, (Some(i as f64), (i > 0).then_some((0.0, 1.0))));
+            }
+            out.finish()
+        };
+        let all = fill(&ctx(None));
+        let some = fill(&ctx(Some(&[false, true, true, false, true])));
+        assert_eq!(some.len(), 5);
+        for (i, kept) in [false, true, true, false, true].into_iter().enumerate() {
+            if kept {
+                assert_eq!(&some[i], &all[i], "column {i}");
+            } else {
+                // A placeholder without buffers, which the engine drops.
+                assert_eq!(some[i].data_type(), &DataType::Null);
+                assert_eq!(some[i].len(), 3);
+            }
+        }
     }
 
     #[test]

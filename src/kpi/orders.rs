@@ -442,7 +442,7 @@ impl Kpi for RevenueKpi {
     }
 
     fn finalize(&self, states: &[&RevenueState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = RowColumns::new(states.len(), 3, 5);
+        let mut out = RowColumns::new(ctx, states.len(), 3, 5);
         for s in states {
             out.count(0, s.n);
             out.count(1, s.missing);
@@ -545,7 +545,7 @@ impl Kpi for SelfServiceKpi {
     }
 
     fn finalize(&self, states: &[&ChannelState], ctx: &Ctx) -> Vec<ArrayRef> {
-        counts_and_share(states, |s| ([s.share.n, s.missing], s.share), ctx.z)
+        counts_and_share(states, |s| ([s.share.n, s.missing], s.share), ctx)
     }
 }
 
@@ -632,7 +632,7 @@ impl Kpi for CrossSellKpi {
     }
 
     fn finalize(&self, states: &[&FlagState], ctx: &Ctx) -> Vec<ArrayRef> {
-        counts_and_share(states, |s| ([s.share.n, s.missing, s.invalid], s.share), ctx.z)
+        counts_and_share(states, |s| ([s.share.n, s.missing, s.invalid], s.share), ctx)
     }
 }
 
@@ -813,7 +813,12 @@ impl Kpi for AccuracyKpi {
         // One pass over the states (each re-read from memory with a cell per
         // row): n, missing, invalid and the error counts, then the share.
         let with_types = self.params.error_type.is_some();
-        let mut out = RowColumns::new(states.len(), if with_types { 7 } else { 3 }, 3);
+        // The fields put the share between the counts and the error counts:
+        // `columns=` picks among them in field order (internal column i is field fields[i]).
+        let fields: &[usize] = if with_types { &[0, 1, 2, 6, 7, 8, 9, 3, 4, 5] } else { &[0, 1, 2, 3, 4, 5] };
+        let keep = ctx.keep.as_ref().map(|keep| fields.iter().map(|&f| keep[f]).collect());
+        let mut out =
+            RowColumns::new(&Ctx { keep, ..ctx.clone() }, states.len(), if with_types { 7 } else { 3 }, 3);
         for s in states {
             out.count(0, s.share.n);
             out.count(1, s.missing);
@@ -1186,7 +1191,7 @@ impl Kpi for OtifKpi {
     }
 
     fn finalize(&self, states: &[&OtifState], ctx: &Ctx) -> Vec<ArrayRef> {
-        let mut out = RowColumns::new(states.len(), 5, 9);
+        let mut out = RowColumns::new(ctx, states.len(), 5, 9);
         for s in states {
             let due = s.due();
             out.counts(0, [s.n, due, s.pending, s.undelivered, s.invalid]);

@@ -307,7 +307,7 @@ impl Kpi for FirstContactResolution {
     }
 
     fn finalize(&self, states: &[&RateState], ctx: &Ctx) -> Vec<ArrayRef> {
-        counts_and_share(states, |s| ([s.share.n, s.missing, s.invalid], s.share), ctx.z)
+        counts_and_share(states, |s| ([s.share.n, s.missing, s.invalid], s.share), ctx)
     }
 }
 
@@ -376,7 +376,7 @@ impl Kpi for QuoteWinRate {
     }
 
     fn finalize(&self, states: &[&RateState], ctx: &Ctx) -> Vec<ArrayRef> {
-        counts_and_share(states, |s| ([s.share.n, s.missing, s.invalid], s.share), ctx.z)
+        counts_and_share(states, |s| ([s.share.n, s.missing, s.invalid], s.share), ctx)
     }
 }
 
@@ -676,7 +676,7 @@ impl Kpi for SlaDuration {
 
     fn finalize(&self, states: &[&SlaState], ctx: &Ctx) -> Vec<ArrayRef> {
         let summaries = Samples::summaries(states, |s| &s.hours);
-        let mut out = RowColumns::new(states.len(), 6, 6);
+        let mut out = RowColumns::new(ctx, states.len(), 6, 6);
         for (s, summary) in states.iter().zip(&summaries) {
             out.counts(0, [s.n, s.answered, s.n - s.answered, s.pending, s.sla.n, s.invalid]);
             out.value(0, summary.map(|x| x.0));

@@ -310,7 +310,7 @@ impl Kpi for SurveyKpi {
         let nps = self.kind == SurveyKind::Nps;
         // nps: n, missing, invalid, the three bands; nps and its interval.
         // csat/ces: n, missing, invalid; mean, share and their intervals.
-        let mut out = RowColumns::new(states.len(), if nps { 6 } else { 3 }, if nps { 3 } else { 6 });
+        let mut out = RowColumns::new(ctx, states.len(), if nps { 6 } else { 3 }, if nps { 3 } else { 6 });
         let (lo, hi) = (self.lo as f64, self.hi as f64);
         for s in states {
             let n = s.n();
