@@ -662,7 +662,9 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
                 .iter()
                 .map(|&d| {
                     if d == NULL_DAY {
-                        diag.record(name, "with a null date (a period was asked for)", || "null".to_string());
+                        diag.record_uncounted(name, "with a null date (a period was asked for)", || {
+                            "null".to_string()
+                        });
                         SKIP
                     } else {
                         (i64::from(ordinals.get(d)) - i64::from(base)) as u32
@@ -1111,8 +1113,9 @@ pub(crate) fn with_threads<T: Send>(
 
 const PARTIAL_MAGIC: &[u8; 4] = b"KPFP";
 /// Bumped whenever the encoding of a partial result changes (3: a history's
-/// customers travel as [`keys::Distinct`]).
-pub const PARTIAL_VERSION: u16 = 3;
+/// customers travel as [`keys::Distinct`]; 4: an issue says whether dropped
+/// rows are counted, and the request has `columns`).
+pub const PARTIAL_VERSION: u16 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct PartialData {

@@ -603,17 +603,19 @@ impl<K: EntityKpi> DynEntity for K {
         for_each_kept(cells, |row, _| {
             let day = days[row];
             if day == NULL_DAY {
-                diag.record(date_name, "with a null date", || "null".to_string());
+                diag.record_uncounted(date_name, "with a null date", || "null".to_string());
                 return;
             }
             if !in_year_range(day) {
                 // A history spanning millions of days is garbage, and its day arithmetic overflows.
-                diag.record(date_name, "with a date outside the years 0001-9999", || format_day(day));
+                diag.record_uncounted(date_name, "with a date outside the years 0001-9999", || {
+                    format_day(day)
+                });
                 return;
             }
             let customer = codes[row];
             if Some(customer) == null_customer {
-                diag.record(self.customer(), "with a null customer", || "null".to_string());
+                diag.record_uncounted(self.customer(), "with a null customer", || "null".to_string());
                 return;
             }
             if let Some(event) = events[row] {

@@ -405,6 +405,10 @@ pub struct Issue {
     pub problem: String,
     pub count: u64,
     pub example: String,
+    /// Rows that, dropped, no KPI column counts (they reach no cell: a null
+    /// date with periods, a null customer): the caller warns about them.
+    #[serde(default)]
+    pub uncounted: bool,
 }
 
 /// Bad rows found while scanning, merged across chunks in chunk order so the
@@ -418,6 +422,17 @@ impl Diagnostics {
     /// Count one bad row; `example` is only rendered for the first of its kind.
     #[inline]
     pub fn record(&mut self, column: &str, problem: &str, example: impl FnOnce() -> String) {
+        self.add(column, problem, example, false);
+    }
+
+    /// Count one bad row that, dropped, no KPI column counts (see [`Issue::uncounted`]).
+    #[inline]
+    pub fn record_uncounted(&mut self, column: &str, problem: &str, example: impl FnOnce() -> String) {
+        self.add(column, problem, example, true);
+    }
+
+    #[inline]
+    fn add(&mut self, column: &str, problem: &str, example: impl FnOnce() -> String, uncounted: bool) {
         if let Some(issue) = self.issues.iter_mut().find(|i| i.problem == problem && i.column == column) {
             issue.count += 1;
         } else {
@@ -426,6 +441,7 @@ impl Diagnostics {
                 problem: problem.to_string(),
                 count: 1,
                 example: example(),
+                uncounted,
             });
         }
     }
@@ -451,9 +467,12 @@ impl Diagnostics {
             message.push_str("; ");
             message.push_str(&describe(other));
         }
-        message.push_str(
-            ". Fix the data, or pass on_invalid=\"drop\" to drop these rows and count them in 'invalid'.",
-        );
+        message.push_str(if self.issues.iter().any(|i| i.uncounted) {
+            ". Fix the data, or pass on_invalid=\"drop\" to drop these rows: those a KPI reads are \
+             counted in its 'invalid' column, the others (in no cell) reported in a warning."
+        } else {
+            ". Fix the data, or pass on_invalid=\"drop\" to drop these rows and count them in 'invalid'."
+        });
         Some(Error::Input {
             message,
             column: Some(first.column.clone()),

@@ -605,10 +605,16 @@ impl<'a> TextColumn<'a> {
             DataType::Dictionary(_, _) => {
                 let dict = array.as_any_dictionary();
                 let values: &'a ArrayRef = dict.values();
+                let inner = TextColumn::new(values.as_ref())?;
+                // No dictionary values (an all-null categorical): every row is
+                // null, and arrow cannot normalise keys into nothing.
+                if values.is_empty() {
+                    return Some(TextColumn::AllNull);
+                }
                 TextColumn::Dict {
                     keys: dict.normalized_keys(),
                     nulls: array.logical_nulls(),
-                    values: Box::new(TextColumn::new(values.as_ref())?),
+                    values: Box::new(inner),
                 }
             }
             _ => return None,
@@ -788,6 +794,13 @@ mod tests {
         let c = TextColumn::new(&d).unwrap();
         assert_eq!([c.get(0), c.get(1), c.get(2)], [Text::Str("b"), Text::Null, Text::Str("a")]);
         assert!(TextColumn::new(&Int32Array::from(vec![1])).is_none());
+        // An all-null categorical has no dictionary values at all.
+        let empty = DictionaryArray::new(
+            Int32Array::from(vec![None, None]),
+            Arc::new(StringArray::from(Vec::<&str>::new())),
+        );
+        let c = TextColumn::new(&empty).unwrap();
+        assert_eq!([c.get(0), c.get(1)], [Text::Null, Text::Null]);
         assert!(!is_text(&DataType::Int64) && is_text(&DataType::Binary));
     }
 

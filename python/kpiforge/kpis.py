@@ -263,12 +263,13 @@ def _request(
 
 
 def _warn_dropped(issues_json: str) -> None:
-    """Warn about dropped rows that no KPI column counts (rows without a date)."""
+    """Warn about dropped rows that no KPI column counts: rows in no cell (a null
+    date when periods are asked for, a null customer of a per-customer KPI)."""
     for issue in json.loads(issues_json):
-        if "null date" in issue["problem"]:
+        if issue.get("uncounted"):
             warnings.warn(
-                f"dropped {issue['count']} rows with a null date in '{issue['column']}' "
-                "(they are in no period and in no KPI count)",
+                f"dropped {issue['count']} rows {issue['problem']} in '{issue['column']}' "
+                f"(example: {issue['example']}; they are in no cell and in no KPI count)",
                 KpiDataWarning,
                 stacklevel=3,
             )

@@ -104,5 +104,8 @@ def finalize(parts: Partial | bytes | Iterable[Partial | bytes], output: Output 
     """
     if isinstance(parts, Partial | bytes):
         parts = [parts]
-    batch, _issues = _core.finalize_partials(_bytes(parts))
+    from kpiforge.kpis import _warn_dropped
+
+    batch, issues = _core.finalize_partials(_bytes(parts))
+    _warn_dropped(issues)
     return from_arrow(batch, output)

@@ -45,6 +45,11 @@ impl<'a> Labels<'a> {
             DataType::Dictionary(_, _) => {
                 let dict = array.as_any_dictionary();
                 let values = Strings::new(dict.values().as_ref())?;
+                // No dictionary values (an all-null categorical): every row is
+                // null, and arrow cannot normalise keys into nothing.
+                if dict.values().is_empty() {
+                    return Some(Labels::AllNull);
+                }
                 Some(Labels::Dict { keys: dict.normalized_keys(), nulls: array.logical_nulls(), values })
             }
             _ => Strings::new(array).map(Labels::Plain),
