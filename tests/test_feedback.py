@@ -612,3 +612,15 @@ def test_docs_list_the_default_themes() -> None:
         m = re.search(rf"^\| `{theme}` \| (.*) \|$", doc, re.M)
         assert m, theme
         assert [k.strip().replace("\\*", "*") for k in m.group(1).split(",")] == keywords
+
+
+def test_all_null_categorical_comments() -> None:
+    # No dictionary values at all: every comment is missing (once a crash).
+    df = pd.DataFrame(
+        {
+            "comment": pd.Categorical([None, None], categories=pd.Index([], dtype=str)),
+            "responded_at": pd.to_datetime(["2025-01-02", "2025-01-03"]),
+        }
+    )
+    out = kf.feedback_themes(df, score=None).iloc[0]
+    assert (out["n"], out["n_comments"], out["missing"]) == (2, 0, 2)
