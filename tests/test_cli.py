@@ -85,6 +85,18 @@ def test_compute_command(demo_dir: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith('"region","period"')
+    # --column: just those KPI columns, beside the segment and period ones.
+    small = tmp_path / "small.parquet"
+    args = ["compute", str(demo_dir / "data" / "responses.parquet"), "--kpi", "nps"]
+    args += ["--kpi", "csat", "--by", "region", "--period", "quarter"]
+    result = CliRunner().invoke(
+        main, [*args, "--column", "nps", "--column", "csat_mean", "--out", str(small)]
+    )
+    assert result.exit_code == 0, result.output
+    columns = pq.read_table(small).column_names
+    assert columns == ["region", "period", "period_start", "partial", "nps", "csat_mean"]
+    result = CliRunner().invoke(main, [*args, "--column", "npss", "--out", str(small)])
+    assert result.exit_code == 2 and "no column 'npss'" in result.output
 
 
 def test_bad_input_is_one_line_and_exit_code_2(demo_dir: Path, tmp_path: Path) -> None:

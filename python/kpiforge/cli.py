@@ -317,6 +317,13 @@ def scorecards_cmd(
     "--on-invalid", type=click.Choice(["raise", "drop"]), default="raise", show_default=True
 )
 @click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    help="Only this KPI column (repeat for several; default: all). The --by and period "
+    "columns always come.",
+)
+@click.option(
     "--out",
     "out_path",
     type=click.Path(path_type=Path),
@@ -332,6 +339,7 @@ def compute_cmd(
     fiscal_year_start: int,
     as_of: str | None,
     on_invalid: str,
+    columns: Sequence[str],
     out_path: Path,
 ) -> None:
     """Compute KPIs over TABLE (Parquet or CSV) and write them to --out."""
@@ -345,6 +353,7 @@ def compute_cmd(
         as_of=as_of,
         on_invalid=on_invalid,  # type: ignore[arg-type]  # click.Choice checked it
         output="arrow",
+        columns=list(columns) or None,
     )
     _write(result, out_path)
 
