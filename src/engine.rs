@@ -380,7 +380,7 @@ struct Plan {
     rows_hint: Option<usize>,
     /// Per output (in `outputs` order), the columns `columns=` keeps; empty
     /// when every column is built.
-    keep: Vec<Option<Arc<[bool]>>>,
+    keep: Vec<Arc<[bool]>>,
 }
 
 impl Plan {
@@ -535,16 +535,16 @@ impl Plan {
 
     /// Each output's columns to build for `columns=`: every name must be an
     /// output column (the `by` and period columns are always built).
-    fn select(&self, columns: &[String]) -> Result<Vec<Option<Arc<[bool]>>>> {
+    fn select(&self, columns: &[String]) -> Result<Vec<Arc<[bool]>>> {
         let outputs = self.output_fields();
         let wanted: std::collections::HashSet<&str> = columns.iter().map(String::as_str).collect();
-        let mut fixed: Vec<&str> = self.keys.iter().map(|k| k.name.as_str()).collect();
+        let names: Vec<&str> = outputs.iter().flatten().map(|f| f.name().as_str()).collect();
+        let mut known: std::collections::HashSet<&str> = self.keys.iter().map(|k| k.name.as_str()).collect();
         if self.periods.is_some() {
-            fixed.extend(["period", "period_start", "partial"]);
+            known.extend(["period", "period_start", "partial"]);
         }
-        let known = |c: &str| fixed.contains(&c) || outputs.iter().flatten().any(|f| f.name() == c);
-        if let Some(unknown) = columns.iter().find(|c| !known(c)) {
-            let names: Vec<&str> = outputs.iter().flatten().map(|f| f.name().as_str()).collect();
+        known.extend(&names);
+        if let Some(unknown) = columns.iter().find(|c| !known.contains(c.as_str())) {
             let shown = names.iter().take(30).copied().collect::<Vec<_>>().join(", ");
             let more =
                 if names.len() > 30 { format!(", ... ({} in all)", names.len()) } else { String::new() };
@@ -554,7 +554,7 @@ impl Plan {
         }
         Ok(outputs
             .iter()
-            .map(|fields| Some(fields.iter().map(|f| wanted.contains(f.name().as_str())).collect()))
+            .map(|fields| fields.iter().map(|f| wanted.contains(f.name().as_str())).collect())
             .collect())
     }
 
@@ -1467,9 +1467,9 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
         }
     }
     for (k, (kpi_fields, arrays)) in outputs.into_iter().zip(all_arrays).enumerate() {
-        let keep = plan.keep.get(k).cloned().flatten();
+        let keep = plan.keep.get(k);
         for (j, (field, array)) in kpi_fields.into_iter().zip(arrays).enumerate() {
-            if keep.as_ref().is_none_or(|keep| keep[j]) {
+            if keep.is_none_or(|keep| keep[j]) {
                 fields.push(field);
                 columns.push(array);
             }
@@ -1526,7 +1526,7 @@ fn finalize_all(
     let position = placing.position;
     let finalize = |(k, job): (usize, Job)| {
         // The output's own columns to build (`columns=`).
-        let ctx = &Ctx { keep: plan.keep.get(k).cloned().flatten(), ..ctx.clone() };
+        let ctx = &Ctx { keep: plan.keep.get(k).cloned(), ..ctx.clone() };
         match job {
             Job::Row(i, states) => plan.kpis[i].kpi.finalize(states.as_mut(), order, ctx),
             Job::Entity(i, (states, maps)) => {

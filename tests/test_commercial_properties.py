@@ -523,19 +523,27 @@ def activity_reference(a: Activity, engagement: bool) -> dict[tuple, dict[str, A
     return out
 
 
-@given(activities())
-def test_engagement_matches_pandas_reference(a: Activity) -> None:
-    out = call(
-        kf.engagement,
-        activity_table(a, "event_type"),
+def activity_call(
+    a: Activity, fn: Callable[..., pd.DataFrame], type_column: str, as_of: Any, **types: Any
+) -> pd.DataFrame:
+    """``fn`` over the drawn activity with its drawn calendar, confidence and ``as_of``."""
+    return call(
+        fn,
+        activity_table(a, type_column),
         a.drop,
         by=a.by,
         period=a.cal.period,
         fiscal_year_start=a.cal.fiscal_year_start,
-        event_types=a.types,
-        as_of=None if a.as_of is None else BASE + pd.Timedelta(days=a.as_of),
+        as_of=None if a.as_of is None else as_of,
         confidence=a.confidence,
+        **types,
     )
+
+
+@given(activities())
+def test_engagement_matches_pandas_reference(a: Activity) -> None:
+    as_of = BASE + pd.Timedelta(days=a.as_of or 0)  # a timestamp
+    out = activity_call(a, kf.engagement, "event_type", as_of, event_types=a.types)
     listed = a.types or TYPES
     counts = ["n", *(f"events_{t}" for t in listed), "events_other", "missing"]
     counts += ["active_accounts", "accounts", "active_days"]
@@ -545,16 +553,9 @@ def test_engagement_matches_pandas_reference(a: Activity) -> None:
 
 @given(activities())
 def test_interaction_frequency_matches_pandas_reference(a: Activity) -> None:
-    out = call(
-        kf.interaction_frequency,
-        activity_table(a, "interaction_type"),
-        a.drop,
-        by=a.by,
-        period=a.cal.period,
-        fiscal_year_start=a.cal.fiscal_year_start,
-        interaction_types=a.types,
-        as_of=None if a.as_of is None else (BASE + pd.Timedelta(days=a.as_of)).date(),
-        confidence=a.confidence,
+    as_of = (BASE + pd.Timedelta(days=a.as_of or 0)).date()  # a date
+    out = activity_call(
+        a, kf.interaction_frequency, "interaction_type", as_of, interaction_types=a.types
     )
     listed = a.types or CONTACTS
     counts = ["n", *(f"contacts_{t}" for t in listed), "contacts_other", "missing"]

@@ -11,9 +11,9 @@ pub mod survey;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, NullArray};
+use arrow_schema::{DataType, Field};
 
 use crate::engine::Ctx;
-use arrow_schema::{DataType, Field};
 
 /// Output helpers shared by the KPI families.
 pub(crate) fn count_field(name: &str) -> Field {
