@@ -343,9 +343,10 @@ impl<K: Kpi> DynKpi for K {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
         let mut trace = Trace::start();
         put_in_order(all, order);
-        trace.lap("    put in order");
+        let kpi = std::any::type_name::<K>().rsplit("::").next().unwrap_or_default();
+        trace.lap(&format!("    put in order {kpi}"));
         let arrays = finalize_and_free(all, |refs| Kpi::finalize(self, refs, ctx));
-        trace.lap("    finalize, free");
+        trace.lap(&format!("    finalize, free {kpi}"));
         arrays
     }
 }
@@ -1115,7 +1116,7 @@ const PARTIAL_MAGIC: &[u8; 4] = b"KPFP";
 /// Bumped whenever the encoding of a partial result changes (3: a history's
 /// customers travel as [`keys::Distinct`]; 4: an issue says whether dropped
 /// rows are counted, and the request has `columns`).
-pub const PARTIAL_VERSION: u16 = 4;
+pub const PARTIAL_VERSION: u16 = 5;
 
 #[derive(Serialize, Deserialize)]
 struct PartialData {

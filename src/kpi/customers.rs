@@ -14,6 +14,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
+use super::counts::Counts;
 use super::{
     count_field, counts, counts_and_share, value_field, values, with_interval, RowColumns, Samples, Share,
 };
@@ -139,17 +140,28 @@ pub fn build(kind: &str, p: &serde_json::Value) -> Option<Result<Box<dyn DynEnti
 
 // ---- repeat purchase -----------------------------------------------------
 
-/// Repeat purchase within a window, with right-censoring at as_of.
+/// Repeat purchase within a window, with right-censoring at as_of: the
+/// customers by outcome in [`Counts`], and with the Kaplan-Meier method the
+/// counts by day, boxed (24 bytes a state while counts are small; with a cell
+/// per order the states are much of a call's memory).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RepeatState {
-    pub customers: u64,
-    pub censored: u64,
-    /// Among the eligible (window complete): repeaters / eligible.
-    pub eligible: Share,
-    /// Kaplan-Meier inputs: repeats at day t after the anchor (index t), and
-    /// customers observed without a repeat up to day c (index c).
-    pub km_events: Vec<u64>,
-    pub km_censored: Vec<u64>,
+    /// Customers whose window is not complete at as_of (censored), and the
+    /// eligible ones without and with a repeat within the window.
+    outcomes: Counts<3>,
+    pub km: Option<Box<KmCounts>>,
+}
+
+const CENSORED: usize = 0;
+const NO_REPEAT: usize = 1;
+const REPEATED: usize = 2;
+
+/// Kaplan-Meier inputs: repeats at day t after the anchor (index t), and
+/// customers observed without a repeat up to day c (index c).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KmCounts {
+    pub events: Vec<u64>,
+    pub censored: Vec<u64>,
 }
 
 fn add_vec(a: &mut Vec<u64>, b: &[u64]) {
@@ -161,31 +173,45 @@ fn add_vec(a: &mut Vec<u64>, b: &[u64]) {
 
 impl State for RepeatState {
     fn merge(&mut self, other: &Self) {
-        self.customers += other.customers;
-        self.censored += other.censored;
-        self.eligible.merge(&other.eligible);
-        add_vec(&mut self.km_events, &other.km_events);
-        add_vec(&mut self.km_censored, &other.km_censored);
+        self.outcomes.merge(&other.outcomes);
+        if let Some(theirs) = &other.km {
+            let ours = self.km.get_or_insert_with(Box::default);
+            add_vec(&mut ours.events, &theirs.events);
+            add_vec(&mut ours.censored, &theirs.censored);
+        }
     }
 }
 
 impl RepeatState {
+    pub fn customers(&self) -> u64 {
+        (0..3).map(|i| self.outcomes.get(i)).sum()
+    }
+    pub fn censored(&self) -> u64 {
+        self.outcomes.get(CENSORED)
+    }
+    /// Among the eligible (window complete): repeaters / eligible.
+    pub fn eligible(&self) -> Share {
+        let hits = self.outcomes.get(REPEATED);
+        Share { hits, n: hits + self.outcomes.get(NO_REPEAT) }
+    }
+
     /// Kaplan-Meier probability (%) of a repeat within the window.
     pub fn kaplan_meier(&self) -> Option<f64> {
-        let total: u64 = self.km_events.iter().sum::<u64>() + self.km_censored.iter().sum::<u64>();
+        let km = self.km.as_deref()?;
+        let total: u64 = km.events.iter().sum::<u64>() + km.censored.iter().sum::<u64>();
         if total == 0 {
             return None;
         }
         let mut at_risk = total as f64;
         let mut survival = 1.0;
-        let len = self.km_events.len().max(self.km_censored.len());
+        let len = km.events.len().max(km.censored.len());
         for t in 0..len {
-            let d = self.km_events.get(t).copied().unwrap_or(0) as f64;
+            let d = km.events.get(t).copied().unwrap_or(0) as f64;
             if d > 0.0 {
                 survival *= 1.0 - d / at_risk;
             }
             // Censored at t were still at risk at t (events before censoring).
-            at_risk -= d + self.km_censored.get(t).copied().unwrap_or(0) as f64;
+            at_risk -= d + km.censored.get(t).copied().unwrap_or(0) as f64;
         }
         Some(100.0 * (1.0 - survival))
     }
@@ -241,12 +267,13 @@ impl EntityKpi for RepeatPurchase {
             let gap =
                 history[i..].iter().find(|w| i64::from(w.day) > anchor).map(|w| i64::from(w.day) - anchor);
             let state = sink.at(key, ord);
-            state.customers += 1;
-            if anchor + window > as_of {
-                state.censored += 1;
+            state.outcomes.add(if anchor + window > as_of {
+                CENSORED
+            } else if gap.is_some_and(|g| g <= window) {
+                REPEATED
             } else {
-                state.eligible.add(gap.is_some_and(|g| g <= window));
-            }
+                NO_REPEAT
+            });
             if !self.kaplan_meier {
                 continue;
             }
@@ -254,13 +281,14 @@ impl EntityKpi for RepeatPurchase {
             // Kaplan-Meier counts need indices up to `observed` only (not the
             // whole window, which may be huge): absent entries count as 0.
             let observed = (as_of - anchor).min(window) as usize;
-            if state.km_events.len() <= observed {
-                state.km_events.resize(observed + 1, 0);
-                state.km_censored.resize(observed + 1, 0);
+            let km = state.km.get_or_insert_with(Box::default);
+            if km.events.len() <= observed {
+                km.events.resize(observed + 1, 0);
+                km.censored.resize(observed + 1, 0);
             }
             match gap {
-                Some(g) if g <= window && g as usize <= observed => state.km_events[g as usize] += 1,
-                _ => state.km_censored[observed] += 1,
+                Some(g) if g <= window && g as usize <= observed => km.events[g as usize] += 1,
+                _ => km.censored[observed] += 1,
             }
         }
     }
@@ -276,8 +304,9 @@ impl EntityKpi for RepeatPurchase {
     fn finalize(&self, states: &[&RepeatState], ctx: &Ctx) -> Vec<ArrayRef> {
         let mut out = RowColumns::new(ctx, states.len(), 4, if self.kaplan_meier { 4 } else { 3 });
         for s in states {
-            out.counts(0, [s.customers, s.censored, s.eligible.n, s.eligible.hits]);
-            out.estimate(0, s.eligible.estimate(ctx.z));
+            let eligible = s.eligible();
+            out.counts(0, [s.customers(), s.censored(), eligible.n, eligible.hits]);
+            out.estimate(0, eligible.estimate(ctx.z));
             if self.kaplan_meier {
                 out.value(3, s.kaplan_meier());
             }
@@ -618,11 +647,12 @@ mod tests {
     #[test]
     fn kaplan_meier_by_hand() {
         // 4 customers: repeats at day 2 and 5, one censored at day 3, one survives to 10.
-        let mut s = RepeatState { km_events: vec![0; 11], km_censored: vec![0; 11], ..Default::default() };
-        s.km_events[2] = 1;
-        s.km_events[5] = 1;
-        s.km_censored[3] = 1;
-        s.km_censored[10] = 1;
+        let mut km = KmCounts { events: vec![0; 11], censored: vec![0; 11] };
+        km.events[2] = 1;
+        km.events[5] = 1;
+        km.censored[3] = 1;
+        km.censored[10] = 1;
+        let s = RepeatState { km: Some(Box::new(km)), ..Default::default() };
         // S = (1 - 1/4) * (1 - 1/2) = 0.375
         assert!((s.kaplan_meier().unwrap() - 62.5).abs() < 1e-12);
         assert!(RepeatState::default().kaplan_meier().is_none());
@@ -646,9 +676,11 @@ mod tests {
         kpi.walk(&[v(50), v(70)], &mut sink, &ctx); // no repeat within 10 days
         kpi.walk(&[v(95)], &mut sink, &ctx); // window ends at 105 > 100: censored
         let s = &sink.states[0];
-        assert_eq!((s.customers, s.censored, s.eligible.n, s.eligible.hits), (3, 1, 2, 1));
-        assert_eq!(s.km_events[5], 1);
-        assert_eq!(s.km_censored[5], 1);
-        assert_eq!(s.km_censored[10], 1);
+        assert_eq!((s.customers(), s.censored(), s.eligible().n, s.eligible().hits), (3, 1, 2, 1));
+        let km = s.km.as_deref().unwrap();
+        assert_eq!(km.events[5], 1);
+        assert_eq!(km.censored[5], 1);
+        assert_eq!(km.censored[10], 1);
+        assert_eq!(std::mem::size_of::<RepeatState>(), 24);
     }
 }

@@ -1,6 +1,7 @@
 //! The KPIs, one module per family. Each KPI is a [`crate::engine::Kpi`]: a
 //! state with update / merge / finalize, registered in [`crate::registry`].
 pub mod commercial;
+pub mod counts;
 pub mod customers;
 pub mod feedback;
 pub mod finance;

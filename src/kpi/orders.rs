@@ -15,6 +15,7 @@ use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
 
+use super::counts::Counts;
 use super::{count_field, counts_and_share, value_field, with_interval, RowColumns, Share};
 use crate::engine::{Ctx, DynKpi, Kpi, State};
 use crate::error::{Error, Result};
@@ -242,38 +243,64 @@ fn default_date() -> String {
 // revenue
 // ---------------------------------------------------------------------------
 
-/// Revenue, order count, volume and the average ticket with its moments.
+/// Revenue, order count, volume and the average ticket with its moments: 64
+/// bytes while the counts stay small ([`Counts`]; plain `u64` counts made 80).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RevenueState {
-    /// Orders with an amount.
-    pub n: u64,
-    pub missing: u64,
-    pub invalid: u64,
+    /// Orders with an amount, with a null amount, invalid orders, and valid
+    /// orders with a volume.
+    counts: Counts<4>,
     /// Sum of amounts, compensated.
     pub revenue: NeumaierSum,
     /// Running mean and sum of squared deviations of the amounts (Welford;
     /// merged with Chan's formula), for the average ticket's interval.
     pub mean: f64,
     pub m2: f64,
-    /// Sum of the volume column over valid orders with a volume, and their count.
+    /// Sum of the volume column over valid orders with a volume.
     pub volume: NeumaierSum,
-    pub volume_n: u64,
 }
 
+const AMOUNTS: usize = 0;
+const REVENUE_MISSING: usize = 1;
+const REVENUE_INVALID: usize = 2;
+const VOLUMES: usize = 3;
+
 impl RevenueState {
+    /// Orders with an amount.
+    pub fn n(&self) -> u64 {
+        self.counts.get(AMOUNTS)
+    }
+    pub fn missing(&self) -> u64 {
+        self.counts.get(REVENUE_MISSING)
+    }
+    pub fn invalid(&self) -> u64 {
+        self.counts.get(REVENUE_INVALID)
+    }
+    /// Valid orders with a volume.
+    pub fn volume_n(&self) -> u64 {
+        self.counts.get(VOLUMES)
+    }
+
     #[inline]
     pub fn add_amount(&mut self, x: f64) {
-        self.n += 1;
+        self.counts.add(AMOUNTS);
         self.revenue.add(x);
         let delta = x - self.mean;
-        self.mean += delta / self.n as f64;
+        self.mean += delta / self.n() as f64;
         self.m2 += delta * (x - self.mean);
+    }
+
+    #[inline]
+    fn add_volume(&mut self, v: f64) {
+        self.volume.add(v);
+        self.counts.add(VOLUMES);
     }
 
     /// Sample standard deviation of the amounts; NaN below two orders.
     pub fn sd(&self) -> f64 {
-        if self.n > 1 {
-            (self.m2.max(0.0) / (self.n - 1) as f64).sqrt()
+        let n = self.n();
+        if n > 1 {
+            (self.m2.max(0.0) / (n - 1) as f64).sqrt()
         } else {
             f64::NAN
         }
@@ -282,24 +309,22 @@ impl RevenueState {
 
 impl State for RevenueState {
     fn merge(&mut self, other: &Self) {
-        if other.n > 0 {
-            if self.n == 0 {
+        let (n_self, n_other) = (self.n(), other.n());
+        if n_other > 0 {
+            if n_self == 0 {
                 self.mean = other.mean;
                 self.m2 = other.m2;
             } else {
-                let (na, nb) = (self.n as f64, other.n as f64);
+                let (na, nb) = (n_self as f64, n_other as f64);
                 let n = na + nb;
                 let delta = other.mean - self.mean;
                 self.mean += delta * (nb / n);
                 self.m2 += other.m2 + delta * delta * (na * nb / n);
             }
         }
-        self.n += other.n;
-        self.missing += other.missing;
-        self.invalid += other.invalid;
+        self.counts.merge(&other.counts);
         self.revenue.merge(&other.revenue);
         self.volume.merge(&other.volume);
-        self.volume_n += other.volume_n;
     }
 }
 
@@ -380,18 +405,20 @@ impl Kpi for RevenueKpi {
                 let c = &mut chunk[cell as usize];
                 match amounts.get(row) {
                     Some(a) => {
-                        c.n += 1;
+                        c.counts.add(AMOUNTS);
                         c.revenue.add(a);
                     }
-                    None => c.missing += 1,
+                    None => c.counts.add(REVENUE_MISSING),
                 }
                 if let Some(v) = volumes.as_ref().and_then(|v| v.get(row)) {
-                    c.volume.add(v);
-                    c.volume_n += 1;
+                    c.add_volume(v);
                 }
             });
-            for c in chunk.iter_mut().filter(|c| c.n > 0) {
-                c.mean = c.revenue.value() / c.n as f64;
+            for c in chunk.iter_mut() {
+                let n = c.n();
+                if n > 0 {
+                    c.mean = c.revenue.value() / n as f64;
+                }
             }
             for_each_kept(cells, |row, cell| {
                 if let Some(a) = amounts.get(row) {
@@ -419,16 +446,15 @@ impl Kpi for RevenueKpi {
             }
             let state = &mut states[cell as usize];
             if bad {
-                state.invalid += 1;
+                state.counts.add(REVENUE_INVALID);
                 return;
             }
             match amount {
                 Some(a) => state.add_amount(a),
-                None => state.missing += 1,
+                None => state.counts.add(REVENUE_MISSING),
             }
             if let Some(v) = volume {
-                state.volume.add(v);
-                state.volume_n += 1;
+                state.add_volume(v);
             }
         });
     }
@@ -444,15 +470,16 @@ impl Kpi for RevenueKpi {
     fn finalize(&self, states: &[&RevenueState], ctx: &Ctx) -> Vec<ArrayRef> {
         let mut out = RowColumns::new(ctx, states.len(), 3, 5);
         for s in states {
-            out.count(0, s.n);
-            out.count(1, s.missing);
-            out.count(2, s.invalid);
-            out.value(0, (s.n > 0).then(|| s.revenue.value()));
-            out.value(1, (self.params.volume.is_some() && s.volume_n > 0).then(|| s.volume.value()));
-            let ticket = (s.n > 0).then(|| s.revenue.value() / s.n as f64);
+            let n = s.n();
+            out.count(0, n);
+            out.count(1, s.missing());
+            out.count(2, s.invalid());
+            out.value(0, (n > 0).then(|| s.revenue.value()));
+            out.value(1, (self.params.volume.is_some() && s.volume_n() > 0).then(|| s.volume.value()));
+            let ticket = (n > 0).then(|| s.revenue.value() / n as f64);
             out.estimate(
                 2,
-                (ticket, ticket.and_then(|mean| stats::t_interval(mean, s.sd(), s.n, ctx.confidence))),
+                (ticket, ticket.and_then(|mean| stats::t_interval(mean, s.sd(), n, ctx.confidence))),
             );
         }
         out.finish()
@@ -463,17 +490,27 @@ impl Kpi for RevenueKpi {
 // self_service_adoption (share of orders)
 // ---------------------------------------------------------------------------
 
-/// Orders placed through a self-service channel, of orders with a channel.
+/// Orders placed through a self-service channel, of orders with a channel:
+/// counts of other channels, self-service and null channels ([`Counts`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChannelState {
-    pub share: Share,
-    pub missing: u64,
+pub struct ChannelState(Counts<3>);
+
+/// [`ChannelState`]'s slot of orders without a channel.
+const CHANNEL_MISSING: usize = 2;
+
+impl ChannelState {
+    pub fn share(&self) -> Share {
+        let hits = self.0.get(1);
+        Share { hits, n: hits + self.0.get(0) }
+    }
+    pub fn missing(&self) -> u64 {
+        self.0.get(CHANNEL_MISSING)
+    }
 }
 
 impl State for ChannelState {
     fn merge(&mut self, other: &Self) {
-        self.share.merge(&other.share);
-        self.missing += other.missing;
+        self.0.merge(&other.0);
     }
 }
 
@@ -528,13 +565,10 @@ impl Kpi for SelfServiceKpi {
             &|s| u8::from(channels.iter().any(|c| c == s)),
             &mut codes,
         );
+        // Codes 0 (another channel) and 1 (self-service) are their own slots.
         for_each_kept(cells, |row, cell| {
             let code = codes[row];
-            let state = &mut states[cell as usize];
-            match code {
-                NULL_CODE => state.missing += 1,
-                c => state.share.add(c == 1),
-            }
+            states[cell as usize].0.add(if code == NULL_CODE { CHANNEL_MISSING } else { usize::from(code) });
         });
     }
 
@@ -545,7 +579,14 @@ impl Kpi for SelfServiceKpi {
     }
 
     fn finalize(&self, states: &[&ChannelState], ctx: &Ctx) -> Vec<ArrayRef> {
-        counts_and_share(states, |s| ([s.share.n, s.missing], s.share), ctx)
+        counts_and_share(
+            states,
+            |s| {
+                let share = s.share();
+                ([share.n, s.missing()], share)
+            },
+            ctx,
+        )
     }
 }
 
@@ -643,36 +684,50 @@ impl Kpi for CrossSellKpi {
 /// The error types with their own column; anything else is `other`.
 pub const ERROR_TYPES: [&str; 3] = ["picking", "packing", "loading"];
 
-/// Orders fulfilled correctly first time, and orders per error type.
+/// Orders fulfilled correctly first time, and orders per error type, in 16
+/// bytes while the counts stay small ([`Counts`]; eight `u64`s took 64).
+/// Slots: accurate, inaccurate, missing, invalid, then the error types
+/// picking, packing, loading and other (of the checked orders).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct AccuracyState {
-    pub share: Share,
-    pub missing: u64,
-    pub invalid: u64,
-    /// Orders (among `n`) per error type: picking, packing, loading, other.
-    pub errors: [u64; 4],
-}
+pub struct AccuracyState(Counts<8>);
+
+const ACCURATE: usize = 0;
+const INACCURATE: usize = 1;
+const ACCURACY_MISSING: usize = 2;
+const ACCURACY_INVALID: usize = 3;
+const FIRST_ERROR_TYPE: usize = 4;
 
 impl AccuracyState {
     /// Counts one checked order, and its error type's bucket if it has one.
     #[inline]
     fn add(&mut self, accurate: bool, error_type: Option<&u8>) {
-        self.share.add(accurate);
+        self.0.add(if accurate { ACCURATE } else { INACCURATE });
         match error_type {
-            Some(&t) if t != NULL_CODE => self.errors[usize::from(t)] += 1,
+            Some(&t) if t != NULL_CODE => self.0.add(FIRST_ERROR_TYPE + usize::from(t)),
             _ => {}
         }
+    }
+
+    /// Accurate orders of the checked ones.
+    pub fn share(&self) -> Share {
+        let hits = self.0.get(ACCURATE);
+        Share { hits, n: hits + self.0.get(INACCURATE) }
+    }
+    pub fn missing(&self) -> u64 {
+        self.0.get(ACCURACY_MISSING)
+    }
+    pub fn invalid(&self) -> u64 {
+        self.0.get(ACCURACY_INVALID)
+    }
+    /// Checked orders per error type: picking, packing, loading, other.
+    pub fn errors(&self) -> [u64; 4] {
+        std::array::from_fn(|t| self.0.get(FIRST_ERROR_TYPE + t))
     }
 }
 
 impl State for AccuracyState {
     fn merge(&mut self, other: &Self) {
-        self.share.merge(&other.share);
-        self.missing += other.missing;
-        self.invalid += other.invalid;
-        for (a, b) in self.errors.iter_mut().zip(&other.errors) {
-            *a += b;
-        }
+        self.0.merge(&other.0);
     }
 }
 
@@ -790,9 +845,9 @@ impl Kpi for AccuracyKpi {
         for_each_kept(cells, |row, cell| {
             let state = &mut states[cell as usize];
             match outcome[row] {
-                None => state.missing += 1,
+                None => state.0.add(ACCURACY_MISSING),
                 Some(Err(x)) => {
-                    state.invalid += 1;
+                    state.0.add(ACCURACY_INVALID);
                     diag.record(name, problem, || show_f64(x));
                 }
                 Some(Ok(ok)) => state.add(ok, types.get(row)),
@@ -820,13 +875,14 @@ impl Kpi for AccuracyKpi {
         let mut out =
             RowColumns::new(&Ctx { keep, ..ctx.clone() }, states.len(), if with_types { 7 } else { 3 }, 3);
         for s in states {
-            out.count(0, s.share.n);
-            out.count(1, s.missing);
-            out.count(2, s.invalid);
+            let share = s.share();
+            out.count(0, share.n);
+            out.count(1, s.missing());
+            out.count(2, s.invalid());
             if with_types {
-                out.counts(3, s.errors);
+                out.counts(3, s.errors());
             }
-            out.estimate(0, s.share.estimate(ctx.z));
+            out.estimate(0, share.estimate(ctx.z));
         }
         let mut columns = out.finish();
         // Fields: the three counts, the share and its interval, the error counts.
@@ -848,60 +904,67 @@ impl Kpi for AccuracyKpi {
 // otif
 // ---------------------------------------------------------------------------
 
-/// OTIF counts. `due = n - pending - invalid`; the three rates are over `due`.
+/// OTIF counts: valid orders by [`Outcome::code`], then invalid orders, in
+/// 16 bytes while they stay small ([`Counts`]; seven `u64`s took 56). `due =
+/// n - pending - invalid`; the three rates are over `due`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct OtifState {
-    /// Every order of the cell (valid or not).
-    pub n: u64,
-    /// Valid orders whose promise deadline has not passed at `as_of`.
-    pub pending: u64,
-    /// Due orders not delivered by `as_of`.
-    pub undelivered: u64,
-    pub invalid: u64,
-    pub on_time: u64,
-    pub in_full: u64,
-    pub otif: u64,
-}
+pub struct OtifState(Counts<{ Outcome::CODES + 1 }>);
+
+/// The slot of invalid orders, after the outcome codes.
+const OTIF_INVALID: usize = Outcome::CODES;
 
 impl OtifState {
+    /// Every order of the cell (valid or not).
+    pub fn n(&self) -> u64 {
+        (0..=OTIF_INVALID).map(|i| self.0.get(i)).sum()
+    }
+    /// Valid orders whose promise deadline has not passed at `as_of`.
+    pub fn pending(&self) -> u64 {
+        self.0.get(0)
+    }
+    /// Due orders not delivered by `as_of`.
+    pub fn undelivered(&self) -> u64 {
+        self.0.get(1)
+    }
+    pub fn invalid(&self) -> u64 {
+        self.0.get(OTIF_INVALID)
+    }
+    pub fn on_time(&self) -> u64 {
+        self.0.get(3) + self.0.get(5)
+    }
+    pub fn in_full(&self) -> u64 {
+        self.0.get(4) + self.0.get(5)
+    }
+    pub fn otif(&self) -> u64 {
+        self.0.get(5)
+    }
     pub fn due(&self) -> u64 {
-        self.n - self.pending - self.invalid
+        self.n() - self.pending() - self.invalid()
     }
 
+    #[inline]
     fn add(&mut self, outcome: Outcome) {
-        self.n += 1;
-        match outcome {
-            Outcome::Pending => self.pending += 1,
-            Outcome::Due { delivered, on_time, in_full } => {
-                self.undelivered += u64::from(!delivered);
-                self.on_time += u64::from(on_time);
-                self.in_full += u64::from(in_full);
-                self.otif += u64::from(on_time && in_full);
-            }
-        }
+        self.0.add(usize::from(outcome.code()));
+    }
+
+    #[inline]
+    fn add_invalid(&mut self) {
+        self.0.add(OTIF_INVALID);
     }
 
     /// Counts valid orders given as how many had each [`Outcome::code`].
     fn add_counts(&mut self, counts: &[u32; Outcome::CODES]) {
-        let c = counts.map(u64::from);
-        self.n += c.iter().sum::<u64>();
-        self.pending += c[0];
-        self.undelivered += c[1];
-        self.on_time += c[3] + c[5];
-        self.in_full += c[4] + c[5];
-        self.otif += c[5];
+        for (code, &c) in counts.iter().enumerate() {
+            if c > 0 {
+                self.0.add_n(code, u64::from(c));
+            }
+        }
     }
 }
 
 impl State for OtifState {
     fn merge(&mut self, other: &Self) {
-        self.n += other.n;
-        self.pending += other.pending;
-        self.undelivered += other.undelivered;
-        self.invalid += other.invalid;
-        self.on_time += other.on_time;
-        self.in_full += other.in_full;
-        self.otif += other.otif;
+        self.0.merge(&other.0);
     }
 }
 
@@ -1117,11 +1180,7 @@ impl Kpi for OtifKpi {
                 }
             } else {
                 // More cells than rows (the scan's direct mode, global cells).
-                for_each_kept(cells, |row, cell| {
-                    let mut counts = [0u32; Outcome::CODES];
-                    counts[usize::from(codes[row])] = 1;
-                    states[cell as usize].add_counts(&counts);
-                });
+                for_each_kept(cells, |row, cell| states[cell as usize].0.add(usize::from(codes[row])));
             }
             return;
         }
@@ -1167,8 +1226,7 @@ impl Kpi for OtifKpi {
             }
             let state = &mut states[cell as usize];
             if bad {
-                state.n += 1;
-                state.invalid += 1;
+                state.add_invalid();
                 return;
             }
             let d = Delivery {
@@ -1194,8 +1252,8 @@ impl Kpi for OtifKpi {
         let mut out = RowColumns::new(ctx, states.len(), 5, 9);
         for s in states {
             let due = s.due();
-            out.counts(0, [s.n, due, s.pending, s.undelivered, s.invalid]);
-            for (i, hits) in [s.on_time, s.in_full, s.otif].into_iter().enumerate() {
+            out.counts(0, [s.n(), due, s.pending(), s.undelivered(), s.invalid()]);
+            for (i, hits) in [s.on_time(), s.in_full(), s.otif()].into_iter().enumerate() {
                 out.estimate(3 * i, Share { hits, n: due }.estimate(ctx.z));
             }
         }
@@ -1333,7 +1391,7 @@ mod tests {
         for chunk in xs.chunks(77) {
             merged.merge(&revenue_of(chunk));
         }
-        assert_eq!(merged.n, whole.n);
+        assert_eq!(merged.n(), whole.n());
         let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
         assert!(rel(merged.revenue.value(), whole.revenue.value()) < 1e-15);
         assert!(rel(merged.mean, whole.mean) < 1e-14);
@@ -1346,8 +1404,8 @@ mod tests {
         e.merge(&whole);
         e.merge(&RevenueState::default());
         assert_eq!(
-            (e.n, e.mean, e.m2, e.revenue.value()),
-            (whole.n, whole.mean, whole.m2, whole.revenue.value())
+            (e.n(), e.mean, e.m2, e.revenue.value()),
+            (whole.n(), whole.mean, whole.m2, whole.revenue.value())
         );
     }
 
@@ -1506,11 +1564,19 @@ mod tests {
         let mut b = OtifState::default();
         b.add(Outcome::Due { delivered: false, on_time: false, in_full: false });
         b.add(Outcome::Due { delivered: true, on_time: true, in_full: false });
-        b.n += 1;
-        b.invalid += 1;
+        b.add_invalid();
         a.merge(&b);
-        assert_eq!((a.n, a.due(), a.pending, a.undelivered, a.invalid), (5, 3, 1, 1, 1));
-        assert_eq!((a.on_time, a.in_full, a.otif), (2, 1, 1));
+        assert_eq!((a.n(), a.due(), a.pending(), a.undelivered(), a.invalid()), (5, 3, 1, 1, 1));
+        assert_eq!((a.on_time(), a.in_full(), a.otif()), (2, 1, 1));
+    }
+
+    #[test]
+    fn order_states_stay_small() {
+        // With a cell per order these sizes are most of a call's memory.
+        assert_eq!(std::mem::size_of::<OtifState>(), 16);
+        assert_eq!(std::mem::size_of::<AccuracyState>(), 16);
+        assert_eq!(std::mem::size_of::<ChannelState>(), 16);
+        assert_eq!(std::mem::size_of::<RevenueState>(), 64);
     }
 
     /// Orders with a segment each of `segments`, in two batches, all valid;

@@ -7,6 +7,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
 use serde::{Deserialize, Serialize};
 
+use super::counts::Counts;
 use super::{count_field, with_interval, RowColumns};
 use crate::engine::DynKpi;
 use crate::engine::{Ctx, Kpi, State};
@@ -24,29 +25,15 @@ const SLOTS: usize = MAX_POINTS + 2;
 const MISSING: usize = MAX_POINTS;
 const INVALID: usize = MAX_POINTS + 1;
 
-/// Counts of each score on the scale, plus null and invalid scores.
-///
-/// A count is `high[slot] * 2^32 + low[slot]`: 64 bytes a state where plain
-/// `u64` counts took 104 (with a cell per response the states are most of a
-/// call's memory, and every one is written, merged, moved and read). `high`
-/// exists only once a count of the cell passes 2^32 - 1, which a streamed
-/// call can reach.
+/// Counts of each score on the scale, plus null and invalid scores: 24
+/// bytes a state while its counts stay below 256 (see [`Counts`]; plain
+/// `u64` counts took 104).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ScoreHistogram {
-    low: [u32; SLOTS],
-    high: Option<Box<[u64; SLOTS]>>,
-}
+pub struct ScoreHistogram(Counts<SLOTS>);
 
 impl State for ScoreHistogram {
     fn merge(&mut self, other: &Self) {
-        for slot in 0..SLOTS {
-            let sum = u64::from(self.low[slot]) + u64::from(other.low[slot]);
-            self.low[slot] = sum as u32;
-            let carry = (sum >> 32) + other.high.as_ref().map_or(0, |h| h[slot]);
-            if carry > 0 {
-                self.high.get_or_insert_with(Box::default)[slot] += carry;
-            }
-        }
+        self.0.merge(&other.0);
     }
 }
 
@@ -54,24 +41,13 @@ impl ScoreHistogram {
     /// Count one more in `slot`.
     #[inline]
     fn add(&mut self, slot: usize) {
-        let low = &mut self.low[slot];
-        if *low == u32::MAX {
-            self.carry(slot);
-        } else {
-            *low += 1;
-        }
-    }
-
-    #[cold]
-    fn carry(&mut self, slot: usize) {
-        self.low[slot] = 0;
-        self.high.get_or_insert_with(Box::default)[slot] += 1;
+        self.0.add(slot);
     }
 
     /// The count in `slot`: a score's offset from the scale's lowest, or
     /// [`MISSING`] or [`INVALID`].
     fn count(&self, slot: usize) -> u64 {
-        u64::from(self.low[slot]) + self.high.as_ref().map_or(0, |h| h[slot] << 32)
+        self.0.get(slot)
     }
 
     pub fn n(&self) -> u64 {
@@ -399,10 +375,7 @@ mod tests {
     fn hist(pairs: &[(usize, u64)]) -> ScoreHistogram {
         let mut h = ScoreHistogram::default();
         for &(s, c) in pairs {
-            h.low[s] = c as u32;
-            if c >> 32 > 0 {
-                h.high.get_or_insert_with(Box::default)[s] = c >> 32;
-            }
+            h.0.add_n(s, c);
         }
         h
     }
@@ -441,8 +414,7 @@ mod tests {
         assert_eq!(d.count(3), b.count(3));
         assert_eq!(d.mean_sd(0), b.mean_sd(0));
         // Small states stay small, and partial results round-trip.
-        assert!(hist(&[(1, 10)]).high.is_none());
-        assert_eq!(std::mem::size_of::<ScoreHistogram>(), 64);
+        assert_eq!(std::mem::size_of::<ScoreHistogram>(), 24);
         let bytes = postcard::to_allocvec(&b).unwrap();
         assert_eq!(postcard::from_bytes::<ScoreHistogram>(&bytes).unwrap(), b);
     }
