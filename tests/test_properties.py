@@ -4,7 +4,9 @@
 (b) splitting the input into any chunks and merging their partial states equals one pass;
 (c) permuting the rows changes nothing;
 (d) adding rows of another segment changes nothing for the others;
-(e) threads=1 equals threads=3.
+(e) threads=1 equals threads=3;
+(f) cells whose counts pass 255 (the rows repeated), where a state's counters
+    leave their one byte each, still equal the reference, whole and merged.
 
 Every call passes an explicit ``as_of`` so that censoring KPIs censor alike in every part.
 """
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
@@ -703,6 +705,30 @@ def _invariance_test(case: Case) -> Callable[..., None]:
 
 for _case in CASES:
     globals()[f"test_{_case.kind}_chunks_order_segments_threads"] = _invariance_test(_case)
+
+
+# ---- (f) counts past a byte ----------------------------------------------------------------
+
+
+def _large_cells_test(case: Case) -> Callable[..., None]:
+    # Few examples: each is a few thousand rows and the references loop in pandas.
+    @settings(max_examples=10)
+    @given(case.rows, st.integers(256, 300))
+    def test(rows: list[tuple], times: int) -> None:
+        # Other customers in each copy, so that per-customer counts grow too.
+        t = pa.concat_tables([case.table(rows, f"copy{i}-") for i in range(times)])
+        whole = case(t)
+        check(whole, case.reference(t), case.keys(), case.rel)
+        # Partial states with big counts merge with small ones.
+        parts = [case(t.slice(0, 7), partial=True), case(t.slice(7), partial=True)]
+        assert_equal(kf.finalize(kf.merge_partials(parts)), whole)
+
+    test.__name__ = f"test_{case.kind}_with_counts_past_a_byte"
+    return test
+
+
+for _case in CASES:
+    globals()[f"test_{_case.kind}_with_counts_past_a_byte"] = _large_cells_test(_case)
 
 
 def test_every_family_is_covered() -> None:
