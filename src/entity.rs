@@ -398,6 +398,8 @@ pub trait DynEntity: Send + Sync {
     fn fields(&self) -> Vec<Field>;
     /// Finalises the states [`DynEntity::place`] put in output order and frees them.
     fn finalize(&self, states: &mut dyn Any, ctx: &Ctx) -> Vec<ArrayRef>;
+    /// Bytes of one state (the engine finalises the largest first).
+    fn state_size(&self) -> usize;
 }
 
 /// The cells one group of customers' walks wrote, and their states.
@@ -766,6 +768,9 @@ impl<K: EntityKpi> DynEntity for K {
     fn finalize(&self, states: &mut dyn Any, ctx: &Ctx) -> Vec<ArrayRef> {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
         crate::engine::finalize_and_free(all, |refs| EntityKpi::finalize(self, refs, ctx))
+    }
+    fn state_size(&self) -> usize {
+        std::mem::size_of::<K::State>()
     }
 }
 
