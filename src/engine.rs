@@ -1120,7 +1120,8 @@ pub(crate) fn with_threads<T: Send>(
 const PARTIAL_MAGIC: &[u8; 4] = b"KPFP";
 /// Bumped whenever the encoding of a partial result changes (3: a history's
 /// customers travel as [`keys::Distinct`]; 4: an issue says whether dropped
-/// rows are counted, and the request has `columns`).
+/// rows are counted, and the request has `columns`; 5: states built on
+/// [`crate::kpi::counts::Counts`] travel as their plain counts).
 pub const PARTIAL_VERSION: u16 = 5;
 
 #[derive(Serialize, Deserialize)]

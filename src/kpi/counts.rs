@@ -10,6 +10,8 @@
 use serde::de::{Deserialize, Deserializer, Error as _};
 use serde::ser::{Serialize, Serializer};
 
+use super::Share;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Counts<const N: usize> {
     low: [u8; N],
@@ -63,16 +65,19 @@ impl<const N: usize> Counts<N> {
         u64::from(self.low[i]) + self.high.as_ref().map_or(0, |h| h[i] << 8)
     }
 
+    /// All the counters together.
+    pub fn total(&self) -> u64 {
+        (0..N).map(|i| self.get(i)).sum()
+    }
+
+    /// The share counter `hits` makes of it and counter `misses` together.
+    pub fn share(&self, hits: usize, misses: usize) -> Share {
+        let h = self.get(hits);
+        Share { hits: h, n: h + self.get(misses) }
+    }
+
     pub fn merge(&mut self, other: &Self) {
-        match &other.high {
-            // Both small: bytes that stay below 256 add in place.
-            None if self.high.is_none() => {
-                for i in 0..N {
-                    self.add_n(i, u64::from(other.low[i]));
-                }
-            }
-            _ => (0..N).for_each(|i| self.add_n(i, other.get(i))),
-        }
+        (0..N).for_each(|i| self.add_n(i, other.get(i)));
     }
 }
 
@@ -131,7 +136,9 @@ mod tests {
         ba.merge(&a);
         assert_eq!(ab, ba);
         assert_eq!((0..4).map(|i| ab.get(i)).collect::<Vec<_>>(), [1024, big, 600, 300]);
-        // Small states merge byte by byte, carrying past 255.
+        assert_eq!(ab.total(), 1024 + big + 600 + 300);
+        assert_eq!(ab.share(2, 3), Share { hits: 600, n: 900 });
+        // Small states merge, carrying past 255.
         let (mut x, mut y) = (Counts::<2>::default(), Counts::<2>::default());
         x.add_n(0, 200);
         y.add_n(0, 100);

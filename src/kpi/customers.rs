@@ -184,15 +184,14 @@ impl State for RepeatState {
 
 impl RepeatState {
     pub fn customers(&self) -> u64 {
-        (0..3).map(|i| self.outcomes.get(i)).sum()
+        self.outcomes.total()
     }
     pub fn censored(&self) -> u64 {
         self.outcomes.get(CENSORED)
     }
     /// Among the eligible (window complete): repeaters / eligible.
     pub fn eligible(&self) -> Share {
-        let hits = self.outcomes.get(REPEATED);
-        Share { hits, n: hits + self.outcomes.get(NO_REPEAT) }
+        self.outcomes.share(REPEATED, NO_REPEAT)
     }
 
     /// Kaplan-Meier probability (%) of a repeat within the window.

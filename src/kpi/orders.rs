@@ -500,8 +500,7 @@ const CHANNEL_MISSING: usize = 2;
 
 impl ChannelState {
     pub fn share(&self) -> Share {
-        let hits = self.0.get(1);
-        Share { hits, n: hits + self.0.get(0) }
+        self.0.share(1, 0)
     }
     pub fn missing(&self) -> u64 {
         self.0.get(CHANNEL_MISSING)
@@ -710,8 +709,7 @@ impl AccuracyState {
 
     /// Accurate orders of the checked ones.
     pub fn share(&self) -> Share {
-        let hits = self.0.get(ACCURATE);
-        Share { hits, n: hits + self.0.get(INACCURATE) }
+        self.0.share(ACCURATE, INACCURATE)
     }
     pub fn missing(&self) -> u64 {
         self.0.get(ACCURACY_MISSING)
@@ -916,7 +914,7 @@ const OTIF_INVALID: usize = Outcome::CODES;
 impl OtifState {
     /// Every order of the cell (valid or not).
     pub fn n(&self) -> u64 {
-        (0..=OTIF_INVALID).map(|i| self.0.get(i)).sum()
+        self.0.total()
     }
     /// Valid orders whose promise deadline has not passed at `as_of`.
     pub fn pending(&self) -> u64 {
