@@ -348,7 +348,9 @@ impl<K: Kpi> DynKpi for K {
         let all = states.downcast_mut::<Vec<K::State>>().expect("states of the KPI's own type");
         let mut trace = Trace::start();
         put_in_order(all, order);
-        let kpi = std::any::type_name::<K>().rsplit("::").next().unwrap_or_default();
+        // The KPI's type without its path or generic arguments.
+        let full = std::any::type_name::<K>();
+        let kpi = full.split('<').next().unwrap_or(full).rsplit("::").next().unwrap_or_default();
         trace.lap(&format!("    put in order {kpi}"));
         let arrays = finalize_and_free(all, |refs| Kpi::finalize(self, refs, ctx));
         trace.lap(&format!("    finalize, free {kpi}"));
@@ -1121,8 +1123,9 @@ const PARTIAL_MAGIC: &[u8; 4] = b"KPFP";
 /// Bumped whenever the encoding of a partial result changes (3: a history's
 /// customers travel as [`keys::Distinct`]; 4: an issue says whether dropped
 /// rows are counted, and the request has `columns`; 5: states built on
-/// [`crate::kpi::counts::Counts`] travel as their plain counts).
-pub const PARTIAL_VERSION: u16 = 5;
+/// [`crate::kpi::counts::Counts`] travel as their plain counts; 6: revenue's
+/// states hold no running mean, nor a volume sum with `volume=None`).
+pub const PARTIAL_VERSION: u16 = 6;
 
 #[derive(Serialize, Deserialize)]
 struct PartialData {

@@ -155,6 +155,39 @@ def test_orders_with_many_segments_match_across_chunkings() -> None:
     pd.testing.assert_frame_equal(kf.compute(t, kpis, threads=1, **common), out)
 
 
+def test_revenue_without_volume_is_revenue_with_a_null_volume() -> None:
+    # volume=None has a state of its own (no volume sum): every other column
+    # equals the one with a volume, whole and merged from partials.
+    rng = np.random.default_rng(7)
+    n = 20_000
+    t = pa.table(
+        {
+            "seg": rng.integers(0, 300, n),
+            "ordered_at": pa.array(rng.integers(0, 400, n).astype("int32"), pa.int32()).cast(
+                pa.date32()
+            ),
+            "amount": np.round(rng.lognormal(4, 1, n), 2),
+            "quantity": rng.integers(1, 9, n).astype(float),
+        }
+    )
+    common = {"by": "seg", "period": "quarter"}
+    with_volume = kf.revenue(t, **common)
+    without = kf.revenue(t, volume=None, **common)
+    assert without["volume"].isna().all() and with_volume["volume"].notna().all()
+    pd.testing.assert_frame_equal(
+        without.drop(columns="volume"), with_volume.drop(columns="volume")
+    )
+    for volume in ({}, {"volume": None}):
+        kpis = [kf.Kpi("revenue", **volume)]
+        parts = [
+            kf.compute(t.slice(i, 5_000), kpis, partial=True, **common) for i in range(0, n, 5_000)
+        ]
+        merged = kf.finalize(kf.merge_partials(parts))
+        pd.testing.assert_frame_equal(
+            merged, kf.compute(t, kpis, **common), check_exact=False, rtol=1e-12
+        )
+
+
 def test_short_and_long_string_keys_meet_across_chunks() -> None:
     # Chunks of ids of at most 7 bytes are encoded apart from chunks holding a
     # longer one: a segment or customer seen in both must be one segment or customer.
