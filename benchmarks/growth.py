@@ -48,9 +48,13 @@ from xml.sax.saxutils import escape
 
 HERE = Path(__file__).resolve().parent
 ENGINES = ("kpiforge", "polars", "duckdb", "pandas")
+# Table order; kpiforge-columns (run.py: kpiforge building only the compared
+# columns) is measured when --engines names it.
+ORDER = ("kpiforge", "kpiforge-columns", "polars", "duckdb", "pandas")
 RUN = HERE / "run.py"
 COLORS = {
     "kpiforge": "#c0392b",
+    "kpiforge-columns": "#e67e22",
     "polars": "#2471a3",
     "duckdb": "#b7950b",
     "pandas": "#7d3c98",
@@ -921,7 +925,7 @@ def main() -> None:
             cells += run_cell(args, rows, segments)
     streams += [run_stream(args, r, n) for r in args.stream_rows for n in args.stream_segments]
     # A cell measured twice (merged files, then this run): the last one counts.
-    order = {e: i for i, e in enumerate(ENGINES)}
+    order = {e: i for i, e in enumerate(ORDER)}
     cells = sorted(
         {(c["rows"], c["segments"], c["engine"]): c for c in cells}.values(),
         key=lambda c: (c["rows"], c["segments"], order.get(c["engine"], len(order)), c["engine"]),

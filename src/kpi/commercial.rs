@@ -297,9 +297,9 @@ impl Kpi for Conversion {
                 let lost = s.decided.n - s.decided.hits;
                 out.count(5, lost);
                 out.count(6, s.late);
-                out.estimate(0, Share { hits: lost, n: s.decided.n }.estimate(ctx.z));
+                out.share(0, Share { hits: lost, n: s.decided.n }, ctx.z);
             } else {
-                out.estimate(0, s.decided.estimate(ctx.z));
+                out.share(0, s.decided, ctx.z);
                 out.value(3, summaries[i].map(|x| x.0));
                 out.value(4, summaries[i].map(|x| x.2));
             }
@@ -552,7 +552,7 @@ impl EntityKpi for Activity {
                 out.count(width + 2, s.known);
                 out.count(width + 3, s.active_days);
                 // Active accounts are always among the known ones.
-                out.estimate(0, Share { hits: s.active, n: s.known.max(s.active) }.estimate(ctx.z));
+                out.share(0, Share { hits: s.active, n: s.known.max(s.active) }, ctx.z);
                 out.value(3, per(s.active_days));
             } else {
                 out.value(0, per(total));

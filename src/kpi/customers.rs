@@ -305,7 +305,7 @@ impl EntityKpi for RepeatPurchase {
         for s in states {
             let eligible = s.eligible();
             out.counts(0, [s.customers(), s.censored(), eligible.n, eligible.hits]);
-            out.estimate(0, eligible.estimate(ctx.z));
+            out.share(0, eligible, ctx.z);
             if self.kaplan_meier {
                 out.value(3, s.kaplan_meier());
             }
@@ -379,9 +379,9 @@ impl EntityKpi for Retention {
         for s in states {
             out.counts(0, [s.active, s.previous.n, s.previous.hits]);
             let (v, ci) = s.previous.estimate(ctx.z);
-            out.estimate(0, (v, ci));
+            out.estimate(0, v, || ci);
             // Churn is the complement of retention, its interval mirrored.
-            out.estimate(3, (v.map(|x| 100.0 - x), ci.map(|(lo, hi)| (100.0 - hi, 100.0 - lo))));
+            out.estimate(3, v.map(|x| 100.0 - x), || ci.map(|(lo, hi)| (100.0 - hi, 100.0 - lo)));
         }
         out.finish()
     }

@@ -368,7 +368,7 @@ impl Kpi for FeedbackThemes {
             for t in 0..themes {
                 for (k, &n) in of.iter().enumerate().take(groups) {
                     let hits = s.hits.get(t).map_or(0, |h| h[k]);
-                    out.estimate(3 * (t * groups + k), Share { hits, n }.estimate(ctx.z));
+                    out.share(3 * (t * groups + k), Share { hits, n }, ctx.z);
                 }
             }
         }

@@ -129,11 +129,27 @@ impl RowColumns {
         }
     }
     /// A point value and its interval: value columns `column..column + 3`.
+    /// The interval is computed only when `columns=` builds one of its
+    /// columns: with a cell per input row, intervals nobody reads were a
+    /// good part of finalising.
     #[inline(always)]
-    pub(crate) fn estimate(&mut self, column: usize, (value, interval): Estimate) {
+    pub(crate) fn estimate(
+        &mut self,
+        column: usize,
+        value: Option<f64>,
+        interval: impl FnOnce() -> Option<(f64, f64)>,
+    ) {
         self.value(column, value);
-        self.value(column + 1, interval.map(|c| c.0));
-        self.value(column + 2, interval.map(|c| c.1));
+        if self.values[column + 1].is_some() || self.values[column + 2].is_some() {
+            let interval = interval();
+            self.value(column + 1, interval.map(|c| c.0));
+            self.value(column + 2, interval.map(|c| c.1));
+        }
+    }
+    /// A share in percent and its Wilson interval: value columns `column..column + 3`.
+    #[inline(always)]
+    pub(crate) fn share(&mut self, column: usize, share: Share, z: f64) {
+        self.estimate(column, share.pct(), || share.interval(z));
     }
     /// The count columns, then the value columns; one left out is an
     /// all-null placeholder (no buffers), which the engine drops.
@@ -161,7 +177,7 @@ pub(crate) fn counts_and_share<S, const N: usize>(
     for s in states {
         let (counts, share) = row(s);
         out.counts(0, counts);
-        out.estimate(0, share.estimate(ctx.z));
+        out.share(0, share, ctx.z);
     }
     out.finish()
 }
@@ -185,8 +201,17 @@ impl Share {
     }
     /// Percentage and Wilson interval in percent; `None` when n = 0.
     pub fn estimate(&self, z: f64) -> Estimate {
-        let pct = (self.n > 0).then(|| 100.0 * self.hits as f64 / self.n as f64);
-        (pct, crate::stats::wilson(self.hits, self.n, z).map(|(a, b)| (100.0 * a, 100.0 * b)))
+        (self.pct(), self.interval(z))
+    }
+    /// Percentage; `None` when n = 0.
+    #[inline]
+    pub fn pct(&self) -> Option<f64> {
+        (self.n > 0).then(|| 100.0 * self.hits as f64 / self.n as f64)
+    }
+    /// Wilson interval in percent; `None` when n = 0.
+    #[inline]
+    pub fn interval(&self, z: f64) -> Option<(f64, f64)> {
+        crate::stats::wilson(self.hits, self.n, z).map(|(a, b)| (100.0 * a, 100.0 * b))
     }
 }
 
@@ -263,7 +288,7 @@ mod tests {
             let mut out = RowColumns::new(ctx, 3, 2, 3);
             for i in 0..3u64 {
                 out.counts(0, [i, 10 * i]);
-                out.estimate(0, (Some(i as f64), (i > 0).then_some((0.0, 1.0))));
+                out.estimate(0, Some(i as f64), || (i > 0).then_some((0.0, 1.0)));
             }
             out.finish()
         };

@@ -536,10 +536,9 @@ impl<V: VolumeSum> Kpi for RevenueKpi<V> {
             out.value(0, (n > 0).then(|| s.revenue.value()));
             out.value(1, s.volume.total().filter(|_| s.volume_n() > 0));
             let ticket = (n > 0).then(|| s.revenue.value() / n as f64);
-            out.estimate(
-                2,
-                (ticket, ticket.and_then(|mean| stats::t_interval(mean, s.sd(), n, ctx.confidence))),
-            );
+            out.estimate(2, ticket, || {
+                ticket.and_then(|mean| stats::t_interval(mean, s.sd(), n, ctx.confidence))
+            });
         }
         out.finish()
     }
@@ -939,7 +938,7 @@ impl Kpi for AccuracyKpi {
             if with_types {
                 out.counts(3, s.errors());
             }
-            out.estimate(0, share.estimate(ctx.z));
+            out.share(0, share, ctx.z);
         }
         let mut columns = out.finish();
         // Fields: the three counts, the share and its interval, the error counts.
@@ -1311,7 +1310,7 @@ impl Kpi for OtifKpi {
             let due = s.due();
             out.counts(0, [s.n(), due, s.pending(), s.undelivered(), s.invalid()]);
             for (i, hits) in [s.on_time(), s.in_full(), s.otif()].into_iter().enumerate() {
-                out.estimate(3 * i, Share { hits, n: due }.estimate(ctx.z));
+                out.share(3 * i, Share { hits, n: due }, ctx.z);
             }
         }
         out.finish()

@@ -687,7 +687,7 @@ impl Kpi for SlaDuration {
             out.value(0, summary.map(|x| x.0));
             out.value(1, summary.map(|x| x.1));
             out.value(2, summary.map(|x| x.2));
-            out.estimate(3, s.sla.estimate(ctx.z));
+            out.share(3, s.sla, ctx.z);
         }
         out.finish()
     }

@@ -8,7 +8,7 @@ use arrow_schema::{Field, Schema};
 use serde::{Deserialize, Serialize};
 
 use super::counts::Counts;
-use super::{count_field, with_interval, RowColumns};
+use super::{count_field, with_interval, RowColumns, Share};
 use crate::engine::DynKpi;
 use crate::engine::{Ctx, Kpi, State};
 use crate::error::{Error, Result};
@@ -299,17 +299,17 @@ impl Kpi for SurveyKpi {
                 out.count(4, s.count_between(0, 7, 8));
                 out.count(5, d);
                 let value = (n > 0).then(|| 100.0 * (p as f64 - d as f64) / n as f64);
-                out.estimate(0, (value, stats::nps_interval(p, d, n, ctx.z)));
+                out.estimate(0, value, || stats::nps_interval(p, d, n, ctx.z));
             } else {
                 let ms = s.mean_sd(self.lo);
-                let interval = ms
-                    .and_then(|(m, sd)| stats::t_interval(m, sd, n, ctx.confidence))
-                    // A mean of scores cannot leave the scale.
-                    .map(|(a, b)| (a.max(lo), b.min(hi)));
-                out.estimate(0, (ms.map(|m| m.0), interval));
+                let interval = || {
+                    ms.and_then(|(m, sd)| stats::t_interval(m, sd, n, ctx.confidence))
+                        // A mean of scores cannot leave the scale.
+                        .map(|(a, b)| (a.max(lo), b.min(hi)))
+                };
+                out.estimate(0, ms.map(|m| m.0), interval);
                 let top = s.count_between(self.lo, self.top_box_min, self.hi);
-                let pct = (n > 0).then(|| 100.0 * top as f64 / n as f64);
-                out.estimate(3, (pct, stats::wilson(top, n, ctx.z).map(|(a, b)| (100.0 * a, 100.0 * b))));
+                out.share(3, Share { hits: top, n }, ctx.z);
             }
         }
         out.finish()
