@@ -217,9 +217,11 @@ impl Share {
 
 /// All observed values of a measure (for exact percentiles). Merging
 /// concatenates; finalising sorts first, so the result never depends on chunking.
+/// Up to two values live inline (no heap block): with many segments most
+/// cells hold one or two. Encoded as a plain sequence, as a `Vec` is.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Samples {
-    pub values: Vec<f64>,
+    pub values: smallvec::SmallVec<[f64; 2]>,
 }
 
 impl Samples {
@@ -257,6 +259,21 @@ impl Samples {
 mod tests {
     use super::*;
     use arrow_array::Array;
+
+    #[test]
+    fn samples_keep_two_values_inline() {
+        assert_eq!(std::mem::size_of::<Samples>(), 24);
+        let mut s = Samples::default();
+        s.values.extend([2.0, 1.0]);
+        assert!(!s.values.spilled());
+        s.merge(&Samples { values: [3.0, 0.5].into_iter().collect() });
+        assert!(s.values.spilled());
+        assert_eq!(s.summary(), Some((1.5, 2.7, 1.625)));
+        // Encoded as a Vec<f64> is, so partial results keep their format.
+        let bytes = postcard::to_allocvec(&s).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(&vec![2.0f64, 1.0, 3.0, 0.5]).unwrap());
+        assert_eq!(postcard::from_bytes::<Samples>(&bytes).unwrap(), s);
+    }
 
     #[test]
     fn value_columns_null_what_is_undefined() {
@@ -312,8 +329,8 @@ mod tests {
         [true, false, true, true].into_iter().for_each(|h| s.add(h));
         assert_eq!(s.estimate(1.96).0, Some(75.0));
         assert_eq!(Share::default().estimate(1.96), (None, None));
-        let mut a = Samples { values: vec![3.0, 1.0] };
-        a.merge(&Samples { values: vec![2.0, 10.0] });
+        let mut a = Samples { values: smallvec::smallvec![3.0, 1.0] };
+        a.merge(&Samples { values: smallvec::smallvec![2.0, 10.0] });
         let (p50, p90, mean) = a.summary().unwrap();
         assert_eq!((p50, mean), (2.5, 4.0));
         assert!((p90 - 7.9).abs() < 1e-12);
