@@ -479,7 +479,8 @@ impl<V: VolumeSum> Kpi for RevenueKpi<V> {
                     c.add_volume(v);
                 }
             });
-            let means: Vec<f64> = chunk.iter().map(|c| if c.n() > 0 { c.mean() } else { 0.0 }).collect();
+            // (NaN for a cell without amounts: never read, no row has one.)
+            let means: Vec<f64> = chunk.iter().map(RevenueState::mean).collect();
             for_each_kept(cells, |row, cell| {
                 if let Some(a) = amounts.get(row) {
                     let d = a - means[cell as usize];
@@ -535,7 +536,7 @@ impl<V: VolumeSum> Kpi for RevenueKpi<V> {
             out.count(2, s.invalid());
             out.value(0, (n > 0).then(|| s.revenue.value()));
             out.value(1, s.volume.total().filter(|_| s.volume_n() > 0));
-            let ticket = (n > 0).then(|| s.revenue.value() / n as f64);
+            let ticket = (n > 0).then(|| s.mean());
             out.estimate(2, ticket, || {
                 ticket.and_then(|mean| stats::t_interval(mean, s.sd(), n, ctx.confidence))
             });
