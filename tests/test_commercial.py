@@ -91,6 +91,17 @@ def test_lead_conversion_cohorts_and_lead_time() -> None:
     assert (mar["pending"], mar["eligible"]) == (1, 0) and pd.isna(mar["conversion_pct"])
 
 
+def test_leads_created_after_as_of_are_pending_with_or_without_a_window() -> None:
+    # The February and March cohorts lie after as_of: not counted as unconverted.
+    for window in (None, 30):
+        out = kf.lead_conversion(
+            leads(), period="month", as_of="2025-01-31", window_days=window
+        ).set_index("period")
+        assert out.loc["2025-02", ["n", "pending", "eligible"]].tolist() == [1, 1, 0]
+        assert out.loc["2025-03", ["pending", "eligible", "converted"]].tolist() == [1, 0, 0]
+        assert pd.isna(out.loc["2025-03", "conversion_pct"])
+
+
 def test_conversion_before_creation_is_bad_input() -> None:
     df = leads()
     df.loc[0, "converted_at"] = pd.Timestamp("2024-12-01")

@@ -256,8 +256,8 @@ def conversion_reference(c: Conversions, cart: bool) -> dict[tuple, dict[str, An
     """KPIS.md: cart abandonment = 1 - checked-out / created carts; lead conversion =
     converted / created per creation cohort, lead time = median (and mean) days created ->
     converted. Censoring: an item whose window has not passed at the end of the as_of day
-    is pending, out of numerator and denominator; a conversion after as_of has not
-    happened yet. Bad rows (no start, end before start) count in ``invalid`` only."""
+    is pending, out of numerator and denominator, and so is a lead created after it
+    (without a window too); a conversion after as_of has not happened yet. Bad rows (no start, end before start) count in ``invalid`` only."""
     df = conversion_frame(c)
     if c.as_of is None:  # the latest observed day: starts and conversions
         latest = pd.concat([df["start"], df["end"]]).max()
@@ -275,9 +275,9 @@ def conversion_reference(c: Conversions, cart: bool) -> dict[tuple, dict[str, An
         v = g[~bad]
         end = v["end"].where(v["end"] < eod)
         if c.window is None:
-            pending = pd.Series(False, index=v.index)
-            converted = end.notna()
-            late = pending
+            pending = v["start"] >= eod  # created after as_of: not happened yet
+            converted = ~pending & end.notna()
+            late = pd.Series(False, index=v.index)
         else:
             deadline = v["start"] + pd.Timedelta(microseconds=c.window)
             pending = deadline >= eod

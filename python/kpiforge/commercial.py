@@ -100,12 +100,13 @@ def lead_conversion(
 
     Without ``window_days`` (default), a lead counts as converted when it
     converted by ``as_of`` (the default is the latest creation or conversion
-    day), and every lead is eligible: the latest cohorts have had less time and
-    their rate is still rising (their period is flagged ``partial`` only when
-    unfinished). With ``window_days``, a lead converts when it converted within
-    that many days of creation, and leads whose window has not passed at
-    ``as_of`` are ``pending`` and left out of the rate (the censoring rule).
-    A conversion after ``as_of`` has not happened yet.
+    day), and every lead created by ``as_of`` is eligible: the latest cohorts
+    have had less time and their rate is still rising (their period is flagged
+    ``partial`` only when unfinished). With ``window_days``, a lead converts
+    when it converted within that many days of creation, and leads whose window
+    has not passed at ``as_of`` are ``pending`` and left out of the rate (the
+    censoring rule). Leads created after ``as_of`` and conversions after
+    ``as_of`` have not happened yet: such leads are ``pending`` either way.
 
     Args:
         data: a table of leads (see :func:`kpiforge.compute`).

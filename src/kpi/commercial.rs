@@ -143,7 +143,8 @@ pub struct LeadParams {
     pub created: String,
     #[serde(default = "default_converted")]
     pub converted: String,
-    /// Days after creation a conversion counts; `None`: any conversion by as_of, no censoring.
+    /// Days after creation a conversion counts; `None`: any conversion by as_of, no censoring
+    /// (leads created after as_of are still pending).
     #[serde(default)]
     pub window_days: Option<f64>,
     #[serde(default)]
@@ -248,7 +249,15 @@ impl Kpi for Conversion {
             // A conversion after as_of has not happened yet.
             let end = ends[row].filter(|&e| ctx.as_of.is_none_or(|a| self.day_of.day(e) <= a));
             let converted = match self.window {
-                None => end.is_some(),
+                None => {
+                    // A lead created after as_of has not happened yet either:
+                    // pending, as it is with a window (whose deadline is later still).
+                    if ctx.as_of.is_some_and(|a| self.day_of.day(start) > a) {
+                        state.pending += 1;
+                        return;
+                    }
+                    end.is_some()
+                }
                 Some(w) => {
                     let deadline = start.saturating_add(w);
                     if ctx.as_of.is_none_or(|a| self.day_of.day(deadline) > a) {
@@ -645,6 +654,21 @@ mod tests {
         assert_eq!(int(&out, "pending"), vec![2]);
         assert_eq!(int(&out, "checked_out"), vec![1]);
         assert_eq!(int(&out, "recovered"), vec![1]);
+    }
+
+    #[test]
+    fn leads_created_after_as_of_are_pending_without_a_window_too() {
+        let created = TimestampMicrosecondArray::from(vec![T0, T0 + 24 * H, T0 + 48 * H]);
+        let done = TimestampMicrosecondArray::from(vec![Some(T0 + H), None, Some(T0 + 49 * H)]);
+        let out = go(
+            r#"{"kpis": [{"kind": "lead_conversion"}], "as_of": "2025-01-11"}"#,
+            vec![("created_at", Arc::new(created) as ArrayRef), ("converted_at", Arc::new(done))],
+        );
+        // The lead of 01-12 has not happened yet: pending, not an unconverted lead.
+        assert_eq!(int(&out, "n"), vec![3]);
+        assert_eq!(int(&out, "pending"), vec![1]);
+        assert_eq!(int(&out, "eligible"), vec![2]);
+        assert_eq!(int(&out, "converted"), vec![1]);
     }
 
     #[test]
