@@ -257,7 +257,8 @@ def conversion_reference(c: Conversions, cart: bool) -> dict[tuple, dict[str, An
     converted / created per creation cohort, lead time = median (and mean) days created ->
     converted. Censoring: an item whose window has not passed at the end of the as_of day
     is pending, out of numerator and denominator, and so is a lead created after it
-    (without a window too); a conversion after as_of has not happened yet. Bad rows (no start, end before start) count in ``invalid`` only."""
+    (without a window too); a conversion after as_of has not happened yet. Bad rows (no
+    start, end before start) count in ``invalid`` only."""
     df = conversion_frame(c)
     if c.as_of is None:  # the latest observed day: starts and conversions
         latest = pd.concat([df["start"], df["end"]]).max()
