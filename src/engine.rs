@@ -1394,6 +1394,10 @@ static FINISH_THREADS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec:
 fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output> {
     #[cfg(test)]
     FINISH_THREADS.lock().unwrap().push(rayon::current_num_threads());
+    // A call of millions of cells hands what it frees from here on straight
+    // back, making room for its output (see the allocator's notes).
+    #[cfg(feature = "python")]
+    let _return_freed = crate::python::memory::while_finishing(acc.cells.len());
     if request.on_invalid == OnInvalid::Raise {
         if let Some(err) = acc.diag.to_error() {
             return Err(err);

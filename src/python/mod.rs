@@ -15,7 +15,7 @@ use crate::{demo, engine, registry};
 // Comment text: distinctive_terms, tokenize, default themes.
 mod clv;
 // The allocator; freed memory goes back once the core is idle.
-mod memory;
+pub(crate) mod memory;
 mod text;
 
 /// Run `f`, turning a panic into an internal error so it never aborts Python.
@@ -225,6 +225,20 @@ fn _debug_build() -> bool {
     cfg!(debug_assertions)
 }
 
+/// mimalloc's purge delay in ms: before, while two nested
+/// `ReturnFreedAtOnce` guards are held, while one is, and after (tests only).
+#[pyfunction]
+fn _purge_delays_at_once() -> [std::os::raw::c_long; 4] {
+    let before = memory::purge_delay();
+    let outer = memory::ReturnFreedAtOnce::start();
+    let inner = memory::ReturnFreedAtOnce::start();
+    let both = memory::purge_delay();
+    drop(outer);
+    let one = memory::purge_delay();
+    drop(inner);
+    [before, both, one, memory::purge_delay()]
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compute, m)?)?;
@@ -238,6 +252,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_mark_forked, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_build, m)?)?;
+    m.add_function(wrap_pyfunction!(_purge_delays_at_once, m)?)?;
     text::register(m)?;
     clv::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
