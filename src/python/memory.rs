@@ -98,8 +98,8 @@ fn release_free_memory() {
 /// walks' parts) while the output columns are allocated: at 10M orders and
 /// 9.6M cells, kept resident the freed memory stood beside the whole output
 /// at the call's end, where its peak is (peak RSS of the suite with
-/// `columns=` 5,891-6,002 MiB against 5,228-5,334 returned at once, times
-/// within noise). At 10^5 segments (0.9M cells) returning it cost the next
+/// `columns=` 5,842-6,021 MiB against 5,195-5,338 returned at once, for
+/// 5-10% more time). At 10^5 segments (0.9M cells) returning it cost the next
 /// call's walks their warm pages (orders 1.8 -> 2.4-2.6 s) for 120-160 MiB.
 pub(crate) const AT_ONCE_FROM_CELLS: usize = 1 << 22;
 
