@@ -149,6 +149,19 @@ impl Drop for ReturnFreedAtOnce {
     }
 }
 
+/// In a forked child: no guard survived the fork (only the forking thread
+/// did), so the purge delay goes back to what it was before any. (`try_lock`:
+/// a lock held by a thread that did not survive would never be released.)
+pub(crate) fn after_fork() {
+    if let Ok(mut at_once) = AT_ONCE.try_lock() {
+        if at_once.0 > 0 {
+            at_once.0 = 0;
+            // SAFETY: a plain write of one of mimalloc's options.
+            unsafe { mi_option_set(PURGE_DELAY, at_once.1) };
+        }
+    }
+}
+
 /// mimalloc's purge delay now (tests: what the guard sets and restores).
 pub(crate) fn purge_delay() -> c_long {
     // SAFETY: a plain read of one of mimalloc's options.

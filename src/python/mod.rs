@@ -198,6 +198,7 @@ fn catalog() -> String {
 #[pyfunction]
 fn _mark_forked() {
     engine::mark_forked();
+    memory::after_fork();
 }
 
 /// A deliberate internal failure, so tests can prove a panic becomes an exception.
