@@ -109,6 +109,29 @@ def test_works_in_a_forked_child() -> None:
     assert q.get(timeout=5) == 3
 
 
+def _purge_delay_in_child(q: mp.Queue[int]) -> None:
+    q.put(kf._core._purge_delays_at_once()[0])
+
+
+def test_a_forked_child_does_not_keep_a_purge_at_once_it_forked_under() -> None:
+    # A guard held at the fork has no holder in the child: the child starts
+    # with the allocator's own purge delay, not the call's 0.
+    default = kf._core._purge_delays_at_once()[0]
+    ctx = mp.get_context("fork")
+    q: mp.Queue[int] = ctx.Queue()
+    kf._core._hold_purge_at_once(True)
+    try:
+        assert kf._core._purge_delays_at_once()[0] == 0
+        p = ctx.Process(target=_purge_delay_in_child, args=(q,))
+        p.start()
+        p.join(60)
+    finally:
+        kf._core._hold_purge_at_once(False)
+    assert p.exitcode == 0
+    assert q.get(timeout=5) == default
+    assert kf._core._purge_delays_at_once()[0] == default
+
+
 def _mixed_cardinality_responses() -> pa.Table:
     """Three chunks' worth of rows: few segments first (chunk-local states), then
     about one segment per row (rows folded straight into the global states),

@@ -240,6 +240,15 @@ fn _purge_delays_at_once() -> [std::os::raw::c_long; 4] {
     [before, both, one, memory::purge_delay()]
 }
 
+/// Hold a `ReturnFreedAtOnce` guard until called again with `false` (tests only:
+/// a fork while it is held).
+#[pyfunction]
+fn _hold_purge_at_once(hold: bool) {
+    static HELD: std::sync::Mutex<Option<memory::ReturnFreedAtOnce>> = std::sync::Mutex::new(None);
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    *held = if hold { Some(held.take().unwrap_or_else(memory::ReturnFreedAtOnce::start)) } else { None };
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compute, m)?)?;
@@ -254,6 +263,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_build, m)?)?;
     m.add_function(wrap_pyfunction!(_purge_delays_at_once, m)?)?;
+    m.add_function(wrap_pyfunction!(_hold_purge_at_once, m)?)?;
     text::register(m)?;
     clv::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
