@@ -66,7 +66,15 @@ def test_a_call_of_millions_of_cells_returns_freed_memory_at_once() -> None:
     # From 2^22 cells a call's finish hands freed memory straight back to the
     # system (mimalloc's purge delay 0, process-wide, while it finishes): the
     # guards nest, and the delay is restored after the last one.
-    before, both, one, after = kf._core._purge_delays_at_once()
+    before = kf._core._purge_delay()
+    try:
+        kf._core._hold_purge_at_once(2)
+        both = kf._core._purge_delay()
+        kf._core._hold_purge_at_once(1)
+        one = kf._core._purge_delay()
+    finally:
+        kf._core._hold_purge_at_once(0)
+    after = kf._core._purge_delay()
     assert (both, one) == (0, 0) and after == before
     # A call past the threshold computes the same numbers and leaves the delay as it was.
     n = 1 << 22
@@ -90,7 +98,7 @@ def test_a_call_of_millions_of_cells_returns_freed_memory_at_once() -> None:
     by_segment[seg] = amount  # segment seg[i] has the one order i
     np.testing.assert_array_equal(out["revenue"].to_numpy(), by_segment[out["seg"].to_numpy()])
     assert (out["n"].to_numpy() == 1).all()
-    assert kf._core._purge_delays_at_once()[0] == before
+    assert kf._core._purge_delay() == before
 
 
 def _child(q: mp.Queue[int]) -> None:
@@ -110,26 +118,26 @@ def test_works_in_a_forked_child() -> None:
 
 
 def _purge_delay_in_child(q: mp.Queue[int]) -> None:
-    q.put(kf._core._purge_delays_at_once()[0])
+    q.put(kf._core._purge_delay())
 
 
 def test_a_forked_child_does_not_keep_a_purge_at_once_it_forked_under() -> None:
     # A guard held at the fork has no holder in the child: the child starts
     # with the allocator's own purge delay, not the call's 0.
-    default = kf._core._purge_delays_at_once()[0]
+    default = kf._core._purge_delay()
     ctx = mp.get_context("fork")
     q: mp.Queue[int] = ctx.Queue()
-    kf._core._hold_purge_at_once(True)
+    kf._core._hold_purge_at_once(1)
     try:
-        assert kf._core._purge_delays_at_once()[0] == 0
+        assert kf._core._purge_delay() == 0
         p = ctx.Process(target=_purge_delay_in_child, args=(q,))
         p.start()
         p.join(60)
     finally:
-        kf._core._hold_purge_at_once(False)
+        kf._core._hold_purge_at_once(0)
     assert p.exitcode == 0
     assert q.get(timeout=5) == default
-    assert kf._core._purge_delays_at_once()[0] == default
+    assert kf._core._purge_delay() == default
 
 
 def _mixed_cardinality_responses() -> pa.Table:

@@ -125,15 +125,26 @@ pub(crate) fn while_finishing(cells: usize) -> Option<ReturnFreedAtOnce> {
     (cells >= AT_ONCE_FROM_CELLS).then(ReturnFreedAtOnce::start)
 }
 
-impl ReturnFreedAtOnce {
-    pub(crate) fn start() -> Self {
-        let mut at_once = AT_ONCE.lock().unwrap_or_else(|e| e.into_inner());
-        if at_once.0 == 0 {
-            // SAFETY: plain reads and writes of one of mimalloc's options.
+/// Set the number of guards held to `held`: the first one saves the delay
+/// and sets 0, and going back to none restores the saved delay.
+fn hold(at_once: &mut (usize, c_long), held: usize) {
+    // SAFETY: plain reads and writes of one of mimalloc's options.
+    match (at_once.0, held) {
+        (0, 1..) => {
             at_once.1 = unsafe { mi_option_get(PURGE_DELAY) };
             unsafe { mi_option_set(PURGE_DELAY, 0) };
         }
-        at_once.0 += 1;
+        (1.., 0) => unsafe { mi_option_set(PURGE_DELAY, at_once.1) },
+        _ => {}
+    }
+    at_once.0 = held;
+}
+
+impl ReturnFreedAtOnce {
+    pub(crate) fn start() -> Self {
+        let mut at_once = AT_ONCE.lock().unwrap_or_else(|e| e.into_inner());
+        let held = at_once.0 + 1;
+        hold(&mut at_once, held);
         ReturnFreedAtOnce(())
     }
 }
@@ -141,11 +152,8 @@ impl ReturnFreedAtOnce {
 impl Drop for ReturnFreedAtOnce {
     fn drop(&mut self) {
         let mut at_once = AT_ONCE.lock().unwrap_or_else(|e| e.into_inner());
-        at_once.0 -= 1;
-        if at_once.0 == 0 {
-            // SAFETY: as above.
-            unsafe { mi_option_set(PURGE_DELAY, at_once.1) };
-        }
+        let held = at_once.0 - 1;
+        hold(&mut at_once, held);
     }
 }
 
@@ -154,11 +162,7 @@ impl Drop for ReturnFreedAtOnce {
 /// a lock held by a thread that did not survive would never be released.)
 pub(crate) fn after_fork() {
     if let Ok(mut at_once) = AT_ONCE.try_lock() {
-        if at_once.0 > 0 {
-            at_once.0 = 0;
-            // SAFETY: a plain write of one of mimalloc's options.
-            unsafe { mi_option_set(PURGE_DELAY, at_once.1) };
-        }
+        hold(&mut at_once, 0);
     }
 }
 

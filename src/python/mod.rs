@@ -226,27 +226,22 @@ fn _debug_build() -> bool {
     cfg!(debug_assertions)
 }
 
-/// mimalloc's purge delay in ms: before, while two nested
-/// `ReturnFreedAtOnce` guards are held, while one is, and after (tests only).
+/// mimalloc's purge delay in ms (tests only).
 #[pyfunction]
-fn _purge_delays_at_once() -> [std::os::raw::c_long; 4] {
-    let before = memory::purge_delay();
-    let outer = memory::ReturnFreedAtOnce::start();
-    let inner = memory::ReturnFreedAtOnce::start();
-    let both = memory::purge_delay();
-    drop(outer);
-    let one = memory::purge_delay();
-    drop(inner);
-    [before, both, one, memory::purge_delay()]
+fn _purge_delay() -> std::os::raw::c_long {
+    memory::purge_delay()
 }
 
-/// Hold a `ReturnFreedAtOnce` guard until called again with `false` (tests only:
-/// a fork while it is held).
+/// Hold `n` `ReturnFreedAtOnce` guards from now on, starting or dropping the
+/// newest ones (tests only: nesting, and a fork while one is held).
 #[pyfunction]
-fn _hold_purge_at_once(hold: bool) {
-    static HELD: std::sync::Mutex<Option<memory::ReturnFreedAtOnce>> = std::sync::Mutex::new(None);
+fn _hold_purge_at_once(n: usize) {
+    static HELD: std::sync::Mutex<Vec<memory::ReturnFreedAtOnce>> = std::sync::Mutex::new(Vec::new());
     let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
-    *held = if hold { Some(held.take().unwrap_or_else(memory::ReturnFreedAtOnce::start)) } else { None };
+    held.truncate(n);
+    while held.len() < n {
+        held.push(memory::ReturnFreedAtOnce::start());
+    }
 }
 
 #[pymodule]
@@ -262,7 +257,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_mark_forked, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_build, m)?)?;
-    m.add_function(wrap_pyfunction!(_purge_delays_at_once, m)?)?;
+    m.add_function(wrap_pyfunction!(_purge_delay, m)?)?;
     m.add_function(wrap_pyfunction!(_hold_purge_at_once, m)?)?;
     text::register(m)?;
     clv::register(m)?;
