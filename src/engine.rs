@@ -1095,13 +1095,20 @@ fn scan_all(
     scan(plan, &ctx, kept.into_iter().map(Ok), cancel)
 }
 
+/// The most worker threads a call may ask for: far above any core count a
+/// call could use, and low enough that a typo (`threads=10**6`) is an error
+/// rather than minutes spent starting threads and gigabytes of their stacks.
+pub const MAX_THREADS: usize = 1024;
+
 /// Run `f` on `threads` worker threads (default: rayon's global pool).
 pub(crate) fn with_threads<T: Send>(
     threads: Option<usize>,
     f: impl FnOnce() -> Result<T> + Send,
 ) -> Result<T> {
     match threads {
-        Some(0) => Err(Error::param("threads must be at least 1")),
+        Some(n) if n == 0 || n > MAX_THREADS => {
+            Err(Error::param(format!("threads must be between 1 and {MAX_THREADS}, got {n}")))
+        }
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
@@ -1811,6 +1818,16 @@ mod tests {
         let out = run(&request, schema, std::iter::once(Ok(batch))).unwrap();
         assert_eq!(out.batch.num_rows(), 1);
         assert!(FINISH_THREADS.lock().unwrap().contains(&7));
+    }
+
+    #[test]
+    fn thread_counts_out_of_bounds_are_errors_before_any_thread_starts() {
+        for n in [0, MAX_THREADS + 1, usize::MAX] {
+            let err = with_threads(Some(n), || Ok(())).unwrap_err();
+            assert!(matches!(err, Error::Input { .. }), "{n}: {err}");
+            assert!(err.to_string().contains(&format!("between 1 and {MAX_THREADS}, got {n}")), "{err}");
+        }
+        assert_eq!(with_threads(Some(3), || Ok(rayon::current_num_threads())).unwrap(), 3);
     }
 
     #[test]

@@ -119,3 +119,121 @@ def test_rust_panic_becomes_an_exception(in_pool: bool) -> None:
         _core._panic_for_test(in_pool)
     # the interpreter and the thread pool still work afterwards
     assert kf.nps(responses()).loc[0, "n"] == 3
+
+
+def test_options_of_the_wrong_type_name_the_option() -> None:
+    # Checked before the request reaches the core, whose JSON errors would
+    # name a position in a string the user never wrote.
+    df = responses()
+    cases: list[tuple[str, dict[str, object]]] = [
+        ("where", {"where": "channel == 'web'"}),
+        ("where", {"where": ["channel"]}),
+        ("by", {"by": 5}),
+        ("by", {"by": ["rep_id", 5]}),
+        ("period", {"period": 3}),
+        ("fiscal_year_start", {"period": "quarter", "fiscal_year_start": "7"}),
+        ("confidence", {"confidence": "0.9"}),
+        ("confidence", {"confidence": float("nan")}),
+        ("threads", {"threads": -1}),
+        ("threads", {"threads": "2"}),
+        ("threads", {"threads": 2.5}),
+        ("threads", {"threads": True}),
+    ]
+    for option, kwargs in cases:
+        with pytest.raises(kf.KpiInputError, match=option) as err:
+            kf.nps(df, **kwargs)  # type: ignore[arg-type]
+        assert err.value.column == option, kwargs
+        assert "line 1 column" not in str(err.value), kwargs
+    with pytest.raises(kf.KpiInputError, match="kpis must be a list") as err:
+        kf.compute(df, None)  # type: ignore[arg-type]
+    assert err.value.column == "kpis"
+
+
+def test_thread_counts_beyond_the_limit_are_refused_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A typo like threads=10**6 would otherwise start that many threads.
+    df = responses()
+    for n in (1025, 10**12):
+        with pytest.raises(kf.KpiInputError, match=f"between 1 and 1024, got {n}"):
+            kf.nps(df, threads=n)
+    monkeypatch.setenv("KPIFORGE_THREADS", "many")
+    with pytest.raises(kf.KpiInputError, match="KPIFORGE_THREADS must be a whole number") as err:
+        kf.nps(df)
+    assert err.value.column == "KPIFORGE_THREADS"
+    monkeypatch.setenv("KPIFORGE_THREADS", "0")
+    with pytest.raises(kf.KpiInputError, match="KPIFORGE_THREADS must be at least 1"):
+        kf.nps(df)
+    monkeypatch.setenv("KPIFORGE_THREADS", " 2 ")
+    assert kf.nps(df).loc[0, "n"] == 3
+
+
+def test_one_kpi_and_other_column_lists() -> None:
+    df = responses()
+    expected = kf.compute(df, ["nps"], by=["rep_id"])
+    pd.testing.assert_frame_equal(kf.compute(df, "nps", by="rep_id"), expected)
+    pd.testing.assert_frame_equal(kf.compute(df, kf.Kpi("nps"), by=("rep_id",)), expected)
+    pd.testing.assert_frame_equal(kf.compute(df, ("nps",), by=pd.Index(["rep_id"])), expected)
+
+
+def test_unknown_option_of_a_kpi_function_names_that_function() -> None:
+    with pytest.raises(TypeError, match=r"nps\(\) got an unexpected .*'confidance'.*'confidence'"):
+        kf.nps(responses(), confidance=0.9)
+    with pytest.raises(TypeError, match=r"otif\(\) got an unexpected keyword argument 'scale'"):
+        kf.otif(responses(), scale=5)
+
+
+def test_the_options_passed_on_are_those_of_compute() -> None:
+    import inspect
+
+    from kpiforge.kpis import _CALL_OPTIONS
+
+    assert set(_CALL_OPTIONS) == set(inspect.signature(kf.compute).parameters) - {"data", "kpis"}
+
+
+def test_cohort_retention_shape_is_checked() -> None:
+    orders = pd.DataFrame(
+        {"customer_id": ["a"], "ordered_at": pd.to_datetime(["2025-01-05"]), "rep_id": ["r"]}
+    )
+    with pytest.raises(kf.KpiInputError, match="shape must be 'long' or 'matrix', got 'wide'"):
+        kf.cohort_retention(orders, shape="wide")  # type: ignore[arg-type]
+    with pytest.raises(kf.KpiInputError, match="without segments") as err:
+        kf.cohort_retention(orders, by="rep_id", shape="matrix")
+    assert err.value.column == "shape"
+
+
+def test_demo_sizes_and_seed_are_checked() -> None:
+    for kwargs in (
+        {"n_orders": -1},
+        {"n_orders": 10, "seed": -1},
+        {"n_orders": 10, "n_tickets": 2.5},
+    ):
+        name = next(k for k, v in kwargs.items() if not (isinstance(v, int) and v >= 0))
+        with pytest.raises(kf.KpiInputError, match=f"{name} must be a whole number >= 0") as err:
+            kf.demo.generate(**kwargs)  # type: ignore[arg-type]
+        assert err.value.column == name
+    import numpy as np
+
+    data = kf.demo.generate(n_orders=np.int64(50), seed=np.int64(3), tables=["orders"])
+    assert data.orders.num_rows == 50
+
+
+def test_kpi_specs_are_checked_where_they_are_written() -> None:
+    import numpy as np
+
+    with pytest.raises(kf.KpiInputError, match="kind is its name") as err:
+        kf.Kpi(5)  # type: ignore[arg-type]
+    assert err.value.column == "kind"
+    with pytest.raises(kf.KpiInputError, match="name= takes a string"):
+        kf.Kpi("nps", name=5)  # type: ignore[arg-type]
+    with pytest.raises(kf.KpiInputError, match="where= keys are column names"):
+        kf.Kpi("nps", where={5: "x"})
+    for bad in (object(), float("nan"), [1.0, float("inf")]):
+        with pytest.raises(kf.KpiInputError, match="parameter scale= takes") as err:
+            kf.Kpi("csat", scale=bad)
+        assert err.value.column == "scale"
+    # numpy scalars are numbers like any other.
+    df = pd.DataFrame({"score": [5, 4, 1], "responded_at": pd.to_datetime(["2025-01-01"] * 3)})
+    pd.testing.assert_frame_equal(
+        kf.compute(df, [kf.Kpi("csat", scale=np.int64(5))]), kf.compute(df, ["csat"])
+    )

@@ -134,6 +134,52 @@ def test_segment_targets() -> None:
         kf.Target(1, direction="sideways")  # type: ignore[arg-type]
 
 
+def test_targets_must_be_finite_targets() -> None:
+    for value in (float("nan"), float("inf"), "50", None):
+        with pytest.raises(kf.KpiInputError, match="finite number"):
+            kf.Target(value)  # type: ignore[arg-type]
+    assert kf.Target(np.int64(50)).status(np.float64(55.0)) == "green"
+    with pytest.raises(kf.KpiInputError, match=r"must be a kf.Target.*with_targets\(nps=50\)"):
+        kf.Targets(default={"nps": 50})  # type: ignore[dict-item]
+    with pytest.raises(kf.KpiInputError, match="'otif_pct' must be a kf.Target"):
+        kf.Targets(by_segment={("North",): {"otif_pct": 90.0}})  # type: ignore[dict-item]
+    # A goal left blank keeps the segment on the default target (not a NaN target,
+    # against which every value would be red).
+    goals = pd.DataFrame(
+        {"region": ["North", "South"], "kpi": ["nps", "nps"], "target": [10.0, np.nan]}
+    )
+    t = kf.Targets.building_materials().with_segment_targets(goals, segment="region")
+    assert t.get("nps", ("South",)) == kf.Target(50.0)
+    assert t.status("nps", 55.0, segment=("South",)) == "green"
+    assert t.get("nps", ("North",)) == kf.Target(10.0)
+
+
+def test_scorecard_options_are_checked(demo: kf.demo.DemoData) -> None:
+    from kpiforge.scorecard import METRICS
+
+    cases: list[tuple[str, dict[str, object]]] = [
+        ("targets", {"targets": {"nps": 50}}),
+        ("metrics", {"metrics": "nps"}),
+        ("metrics", {"metrics": METRICS[0]}),
+        ("periods_back", {"periods_back": -1}),
+        ("periods_back", {"periods_back": "4"}),
+        ("significance", {"significance": 2}),
+        ("significance", {"significance": float("nan")}),
+        ("credit_threshold", {"credit_threshold": -5}),
+    ]
+    for option, kwargs in cases:
+        with pytest.raises(kf.KpiInputError, match=option) as err:
+            kf.scorecard(responses=demo.responses, by="region", **kwargs)  # type: ignore[arg-type]
+        assert err.value.column == option, kwargs
+    # No periods back is only the scorecard period, and numpy integers are whole numbers.
+    card = kf.scorecard(responses=demo.responses, by="region", period="2026-Q2", periods_back=0)
+    assert set(card["period"]) == {"2026-Q2"}
+    two = kf.scorecard(
+        responses=demo.responses, by="region", period="2026-Q2", periods_back=np.int64(1)
+    )
+    assert set(two["period"]) == {"2026-Q1", "2026-Q2"}
+
+
 def test_shrinkage_and_ranks(card: pd.DataFrame) -> None:
     for (kpi, _), g in card.groupby(["kpi", "period"]):
         g = g.dropna(subset=["value"])

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow.compute as pc
 
+from kpiforge.exceptions import KpiInputError
 from kpiforge.kpis import Period, _single
 
 __all__ = ["repeat_purchase_rate", "retention", "purchase_frequency", "cohort_retention"]
@@ -188,8 +189,12 @@ def cohort_retention(
         2025-Q1        100.0  50.0  50.0
         2025-Q2        100.0   0.0   NaN
     """
+    if shape not in ("long", "matrix"):
+        raise KpiInputError(f"shape must be 'long' or 'matrix', got {shape!r}", column="shape")
     if by is not None and shape == "matrix":
-        raise ValueError("shape='matrix' is for a table without segments: drop by= or use 'long'")
+        raise KpiInputError(
+            "shape='matrix' is for a table without segments: drop by= or use 'long'", column="shape"
+        )
     options.pop("output", None)
     params = {"customer": customer, "date": date}
     table = _single(

@@ -43,7 +43,7 @@ def _finalize(parts: list[bytes], output: Output) -> Any:
 
 def compute(
     ddf: Any,
-    kpis: Sequence[str | Kpi],
+    kpis: str | Kpi | Sequence[str | Kpi],
     *,
     by: str | Sequence[str] | None = None,
     period: Period = None,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from kpiforge import _core
+from kpiforge.exceptions import KpiInputError
 
 __all__ = ["DemoData", "generate", "TABLES"]
 
@@ -100,9 +102,8 @@ def generate(
         >>> data.orders.num_rows, data.responses.num_rows
         (1000, 500)
     """
-    config: dict[str, Any] = {
+    counts = {
         "n_orders": n_orders,
-        "seed": seed,
         "n_responses": n_responses,
         "n_tickets": n_tickets,
         "n_quotes": n_quotes,
@@ -110,6 +111,19 @@ def generate(
         "n_carts": n_carts,
         "n_events": n_events,
         "n_interactions": n_interactions,
+    }
+    for name, value in [*counts.items(), ("seed", seed)]:
+        if value is None and name != "n_orders" and name != "seed":
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise KpiInputError(
+                f"{name} must be a whole number >= 0, got {value!r}",
+                column=name,
+                example=repr(value),
+            )
+    config: dict[str, Any] = {
+        **{name: None if value is None else int(value) for name, value in counts.items()},
+        "seed": int(seed),
         "start": str(start),
         "end": str(end),
         "tables": list(tables) if tables is not None else None,

@@ -236,7 +236,7 @@ def distinctive_terms(
             entry is normalised like a comment.
         score, survey_type, type_column: the NPS score and which rows are NPS
             responses, for the predefined splits (as in :func:`feedback_themes`).
-        threads: worker threads (default: all cores, or ``KPIFORGE_THREADS``).
+        threads: worker threads, 1 to 1024 (default: all cores, or ``KPIFORGE_THREADS``).
         output: ``"pandas"`` (default), ``"arrow"`` or ``"polars"``.
 
     Returns:

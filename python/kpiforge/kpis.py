@@ -10,12 +10,15 @@ The exact definitions are in the KPI catalogue (``docs/kpis.md``).
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import json
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
+
+import numpy as np
 
 from kpiforge import _core
 from kpiforge._convert import Output, from_arrow, row_count, to_arrow
@@ -52,10 +55,26 @@ class Kpi:
         where: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> None:
+        if not isinstance(kind, str):
+            raise KpiInputError(
+                f"a KPI's kind is its name, e.g. Kpi('nps'), got {kind!r}", column="kind"
+            )
+        if name is not None and not isinstance(name, str):
+            raise KpiInputError(f"name= takes a string, got {name!r}", column="name")
+        if where is not None and not isinstance(where, Mapping):
+            raise KpiInputError(
+                f"where= takes a mapping {{column: value}} or {{column: [values]}}, got "
+                f"{type(where).__name__} {where!r}",
+                column="where",
+                example=repr(where),
+            )
         self.kind = kind
         self.name = name
         self.where = dict(where or {})
-        self.params = dict(params)
+        for column in self.where:
+            if not isinstance(column, str):
+                raise KpiInputError(f"where= keys are column names, got {column!r}", column="where")
+        self.params = {key: _param(value, key) for key, value in params.items()}
 
     def __repr__(self) -> str:
         parts = [repr(self.kind)]
@@ -93,6 +112,27 @@ def _plain(value: Any, column: str) -> Any:
     )
 
 
+def _param(value: Any, name: str) -> Any:
+    """A KPI parameter as JSON: numpy scalars become Python ones; lists, tuples and
+    mappings are taken apart; anything JSON cannot carry is an error naming it."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+    elif isinstance(value, Mapping):
+        return {k: _param(v, name) for k, v in value.items()}
+    elif isinstance(value, list | tuple | set | frozenset):
+        return [_param(v, name) for v in value]
+    raise KpiInputError(
+        f"parameter {name}= takes strings, finite numbers, booleans, None, or lists and "
+        f"mappings of them; got {value!r}",
+        column=name,
+        example=repr(value),
+    )
+
+
 def _as_of(value: Any) -> str | None:
     if value is None:
         return None
@@ -108,15 +148,82 @@ def _as_of(value: Any) -> str | None:
 
 
 def _threads(threads: int | None) -> int | None:
-    if threads is not None:
-        return threads
-    env = os.environ.get("KPIFORGE_THREADS")
-    return int(env) if env else None
+    """``threads=``, else ``KPIFORGE_THREADS``, checked (the core checks the upper bound)."""
+    source = "threads"
+    if threads is None:
+        env = os.environ.get("KPIFORGE_THREADS", "").strip()
+        if not env:
+            return None
+        source = "KPIFORGE_THREADS"
+        try:
+            threads = int(env)
+        except ValueError:
+            raise KpiInputError(
+                f"KPIFORGE_THREADS must be a whole number of threads, got {env!r}",
+                column=source,
+                example=env,
+            ) from None
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer):
+        raise KpiInputError(
+            f"threads must be a whole number of threads, got {threads!r}",
+            column=source,
+            example=repr(threads),
+        )
+    if threads < 1:
+        raise KpiInputError(
+            f"{source} must be at least 1, got {threads}", column=source, example=str(threads)
+        )
+    return int(threads)
+
+
+def _check_call(
+    by: Any, period: Any, date: Any, fiscal_year_start: Any, tz: Any, confidence: Any
+) -> list[str]:
+    """Type checks of the call's options, so that a wrong type names its option
+    instead of surfacing as an error in the JSON request the core reads; returns
+    the ``by`` columns as a list."""
+    if by is None or isinstance(by, str):
+        by_list = [] if by is None else [by]
+    elif isinstance(by, Iterable) and not isinstance(by, Mapping | bytes):
+        by_list = list(by)  # a list, a tuple, a pandas Index
+    else:
+        by_list = [by]
+    if not all(isinstance(c, str) for c in by_list):
+        raise KpiInputError(
+            f"by= takes a column name or a list of column names, got {by!r}",
+            column="by",
+            example=repr(by),
+        )
+    for option, value in (("period", period), ("date", date), ("tz", tz)):
+        if value is not None and not isinstance(value, str):
+            raise KpiInputError(
+                f"{option}= takes a string or None, got {value!r}",
+                column=option,
+                example=repr(value),
+            )
+    if isinstance(fiscal_year_start, bool) or not isinstance(fiscal_year_start, int | np.integer):
+        raise KpiInputError(
+            f"fiscal_year_start must be a month number 1-12 (1 = calendar year), got "
+            f"{fiscal_year_start!r}",
+            column="fiscal_year_start",
+            example=repr(fiscal_year_start),
+        )
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, int | float | np.integer | np.floating)
+        or not math.isfinite(confidence)
+    ):
+        raise KpiInputError(
+            f"confidence must be a number strictly between 0 and 1 (e.g. 0.95), got {confidence!r}",
+            column="confidence",
+            example=repr(confidence),
+        )
+    return by_list
 
 
 def compute(
     data: Any,
-    kpis: Sequence[str | Kpi],
+    kpis: str | Kpi | Sequence[str | Kpi],
     *,
     by: str | Sequence[str] | None = None,
     period: Period = None,
@@ -136,7 +243,8 @@ def compute(
     Args:
         data: pandas/polars DataFrame, pyarrow Table/RecordBatchReader/Dataset, or
             any object with ``__arrow_c_stream__``. pyarrow data is not copied.
-        kpis: KPI kinds (``"nps"``) or :class:`Kpi` specs.
+        kpis: KPI kinds (``"nps"``) or :class:`Kpi` specs; a single one may be
+            passed alone (``compute(df, "nps")``).
         by: segment column(s): strings, integers, booleans, dates or categoricals.
             Null is its own segment.
         period: ``None`` (whole table), ``"day"``, ``"week"`` (ISO, Monday),
@@ -152,7 +260,7 @@ def compute(
         confidence: level of every interval (default 0.95).
         on_invalid: ``"raise"`` a :class:`KpiInputError` on bad rows, or ``"drop"``
             them and count them in each KPI's ``invalid`` column.
-        threads: worker threads (default: all cores, or ``KPIFORGE_THREADS``).
+        threads: worker threads, 1 to 1024 (default: all cores, or ``KPIFORGE_THREADS``).
         output: ``"pandas"`` (default), ``"arrow"`` or ``"polars"``.
         partial: return a :class:`kpiforge.Partial` (the mergeable partial states)
             instead of a table: compute parts of the data anywhere (processes,
@@ -226,7 +334,7 @@ def compute(
 
 
 def _request(
-    kpis: Sequence[str | Kpi],
+    kpis: str | Kpi | Sequence[str | Kpi],
     *,
     by: str | Sequence[str] | None,
     period: Period,
@@ -239,8 +347,15 @@ def _request(
     threads: int | None,
 ) -> dict[str, Any]:
     """The JSON request the core answers."""
-    if isinstance(by, str):
-        by = [by]
+    by_list = _check_call(by, period, date, fiscal_year_start, tz, confidence)
+    if isinstance(kpis, str | Kpi):
+        kpis = [kpis]  # one KPI: compute(df, "nps")
+    if not isinstance(kpis, Iterable) or isinstance(kpis, Mapping):
+        raise KpiInputError(
+            f"kpis must be a list of KPI names or kf.Kpi(...) specs, got {kpis!r}",
+            column="kpis",
+            example=repr(kpis),
+        )
     specs = [Kpi(k) if isinstance(k, str) else k for k in kpis]
     if not all(isinstance(s, Kpi) for s in specs):
         raise KpiInputError("kpis must be KPI names or kf.Kpi(...) specs", column="kpis")
@@ -250,14 +365,14 @@ def _request(
         )
     return {
         "kpis": [s._spec() for s in specs],
-        "by": list(by or []),
+        "by": by_list,
         "date": date,
         "period": period,
-        "fiscal_year_start": fiscal_year_start,
+        "fiscal_year_start": int(fiscal_year_start),
         "tz": tz,
         "as_of": _as_of(as_of),
         "on_invalid": on_invalid,
-        "confidence": confidence,
+        "confidence": float(confidence),
         "threads": _threads(threads),
     }
 
@@ -275,8 +390,35 @@ def _warn_dropped(issues_json: str) -> None:
             )
 
 
+# The options of a call that every one-KPI function passes on to compute().
+_CALL_OPTIONS = (
+    "by",
+    "period",
+    "date",
+    "fiscal_year_start",
+    "tz",
+    "as_of",
+    "confidence",
+    "on_invalid",
+    "threads",
+    "output",
+    "partial",
+    "columns",
+)
+
+
 def _single(kind: str, data: Any, params: dict[str, Any], where: Any, **call: Any) -> Any:
     """The shorthand of one KPI: ``compute`` with a single :class:`Kpi` spec."""
+    unknown = [name for name in call if name not in _CALL_OPTIONS]
+    if unknown:
+        # Named after the function the user called, not compute().
+        close = difflib.get_close_matches(unknown[0], _CALL_OPTIONS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise TypeError(
+            f"{kind}() got an unexpected keyword argument {unknown[0]!r}.{hint} "
+            f"Its own parameters are in help(kpiforge.{kind}); every KPI function also "
+            f"takes {', '.join(_CALL_OPTIONS)}."
+        )
     return compute(data, [Kpi(kind, where=where, **params)], **call)
 
 

@@ -9,6 +9,7 @@ turns it into one HTML page per partner or rep.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -207,6 +208,47 @@ def _unit_of(label: str) -> str:
     )
 
 
+def _check_options(
+    targets: Any, metrics: Any, periods_back: Any, significance: Any, credit_threshold: Any
+) -> None:
+    """The scorecard's own options, checked before any table is scanned."""
+    if not isinstance(targets, Targets):
+        raise KpiInputError(
+            f"targets= takes a kf.Targets, e.g. Targets.building_materials().with_targets("
+            f"nps=40), got {type(targets).__name__}",
+            column="targets",
+        )
+    if isinstance(metrics, Metric) or not all(isinstance(m, Metric) for m in metrics):
+        raise KpiInputError(
+            "metrics= takes a list of kf.Metric (the default list: from kpiforge.scorecard "
+            "import METRICS)",
+            column="metrics",
+        )
+    if (
+        isinstance(periods_back, bool)
+        or not isinstance(periods_back, numbers.Integral)
+        or periods_back < 0
+    ):
+        raise KpiInputError(
+            f"periods_back must be a whole number >= 0, got {periods_back!r}",
+            column="periods_back",
+        )
+    if not _is_number(significance) or not 0 < significance < 1:
+        raise KpiInputError(
+            f"significance must be between 0 and 1 (e.g. 0.05), got {significance!r}",
+            column="significance",
+        )
+    if not _is_number(credit_threshold) or credit_threshold < 0:
+        raise KpiInputError(
+            f"credit_threshold must be a percentage >= 0 (e.g. 90), got {credit_threshold!r}",
+            column="credit_threshold",
+        )
+
+
+def _is_number(x: Any) -> bool:
+    return not isinstance(x, bool) and isinstance(x, numbers.Real) and math.isfinite(x)
+
+
 def _normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
@@ -365,6 +407,7 @@ def scorecard(
     """
     segments = [by] if isinstance(by, str) else list(by)
     targets = targets if targets is not None else Targets.building_materials()
+    _check_options(targets, metrics, periods_back, significance, credit_threshold)
     unit = _unit_of(period) if period is not None else (period_unit or "quarter")
     if unit not in _OFFSETS:
         raise KpiInputError(
@@ -438,7 +481,7 @@ def scorecard(
         )
     start = labels.loc[labels["period"] == period, "period_start"].iloc[0]
     step = _OFFSETS[unit]
-    keep_from = start - step * periods_back
+    keep_from = start - step * int(periods_back)
 
     key_cols = [*segments, "kpi"]
     rows = long[(long["period_start"] >= keep_from) & (long["period_start"] <= start)].copy()

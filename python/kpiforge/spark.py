@@ -47,7 +47,7 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 def compute(
     sdf: Any,
-    kpis: Sequence[str | Kpi],
+    kpis: str | Kpi | Sequence[str | Kpi],
     *,
     by: str | Sequence[str] | None = None,
     period: Period = None,

@@ -10,6 +10,7 @@ of the target, default 10%) or ``red``. Partners often agree their own goals:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -36,6 +37,17 @@ class Target:
     band: float = 0.10
 
     def __post_init__(self) -> None:
+        if (
+            isinstance(self.value, bool)
+            or not isinstance(self.value, numbers.Real)
+            or not math.isfinite(self.value)
+        ):
+            # A NaN target would turn every value red (no comparison with NaN holds).
+            raise KpiInputError(
+                f"a target value must be a finite number, got {self.value!r}",
+                column="value",
+                example=repr(self.value),
+            )
         if self.direction not in ("higher", "lower"):
             raise KpiInputError(
                 f"direction must be 'higher' or 'lower', got {self.direction!r}", column="direction"
@@ -78,6 +90,17 @@ class Targets:
     # {segment tuple: {kpi: Target}}
     by_segment: Mapping[tuple[Any, ...], Mapping[str, Target]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        own = [(kpi, t) for targets in self.by_segment.values() for kpi, t in targets.items()]
+        for kpi, t in [*self.default.items(), *own]:
+            if not isinstance(t, Target):
+                raise KpiInputError(
+                    f"the target of {kpi!r} must be a kf.Target, got {t!r}: write "
+                    f"Target({t!r}) or Targets.building_materials().with_targets({kpi}={t!r})",
+                    column=str(kpi),
+                    example=repr(t),
+                )
+
     @classmethod
     def building_materials(cls) -> Targets:
         """The default targets of a building-materials distributor (KPIS.md)."""
@@ -119,7 +142,8 @@ class Targets:
 
         The table has the segment column(s), a ``kpi`` column naming the scorecard
         KPI and a ``target`` column; direction and band come from the default
-        target of that KPI (or "higher" and 10%).
+        target of that KPI (or "higher" and 10%). A row whose target is missing
+        (null or NaN) leaves that segment on the default target.
 
         Example:
             >>> import kpiforge as kf
@@ -145,6 +169,8 @@ class Targets:
         }
         for row in df.itertuples(index=False):
             rec = row._asdict()
+            if pd.isna(rec[target]):
+                continue
             key = tuple(rec[c] for c in cols)
             base = self.default.get(rec[kpi], Target(float(rec[target])))
             by_segment.setdefault(key, {})[rec[kpi]] = replace(base, value=float(rec[target]))
