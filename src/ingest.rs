@@ -16,6 +16,8 @@ pub fn find_column(schema: &Schema, name: &str, role: &str) -> Result<usize> {
     }
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let hint = match closest_name(name, &names) {
+        // where= is a mapping of columns: `where="x"` would be no fix.
+        Some(best) if role == "where" => format!(" Did you mean '{best}'?"),
         Some(best) => format!(" Did you mean '{best}'? Pass {role}=\"{best}\" to use it."),
         None => String::new(),
     };
@@ -84,6 +86,8 @@ pub fn expect_numeric(schema: &Schema, index: usize, role: &str) -> Result<()> {
     }
     let hint = if is_string(field.data_type()) {
         " It holds strings; convert it to numbers first (pandas: pd.to_numeric(df[col]); polars: pl.col(col).cast(pl.Float64))."
+    } else if matches!(field.data_type(), DataType::Float16 | DataType::Decimal256(..)) {
+        " Cast it to float64 first (pyarrow: column.cast(pyarrow.float64()); polars: pl.col(col).cast(pl.Float64))."
     } else {
         ""
     };

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kpiforge as kf
 
@@ -132,6 +136,7 @@ def test_options_of_the_wrong_type_name_the_option() -> None:
         ("by", {"by": ["rep_id", 5]}),
         ("period", {"period": 3}),
         ("fiscal_year_start", {"period": "quarter", "fiscal_year_start": "7"}),
+        ("fiscal_year_start", {"period": "quarter", "fiscal_year_start": -1}),
         ("confidence", {"confidence": "0.9"}),
         ("confidence", {"confidence": float("nan")}),
         ("threads", {"threads": -1}),
@@ -237,3 +242,74 @@ def test_kpi_specs_are_checked_where_they_are_written() -> None:
     pd.testing.assert_frame_equal(
         kf.compute(df, [kf.Kpi("csat", scale=np.int64(5))]), kf.compute(df, ["csat"])
     )
+
+
+def test_a_misspelt_where_column_is_suggested_without_a_wrong_fix() -> None:
+    df = responses(channel=["web", "phone", "web"])
+    with pytest.raises(kf.KpiInputError, match="Did you mean 'channel'") as err:
+        kf.nps(df, where={"chanel": "web"})
+    assert 'where="' not in str(err.value)
+    with pytest.raises(kf.KpiInputError, match='Pass by="rep_id" to use it'):
+        kf.nps(df, by="repid")
+
+
+def test_unsupported_number_types_say_how_to_cast() -> None:
+    import decimal
+
+    table = pa.table(
+        {
+            "amount": pa.array([decimal.Decimal("1.50")], pa.decimal256(40, 2)),
+            "ordered_at": pa.array([pd.Timestamp("2025-01-01").date()]),
+        }
+    )
+    with pytest.raises(kf.KpiInputError, match=r"Decimal256.*Cast it to float64") as err:
+        kf.revenue(table, volume=None)
+    assert err.value.column == "amount"
+    assert (
+        kf.revenue(
+            table.cast(pa.schema([("amount", pa.float64()), ("ordered_at", pa.date32())])),
+            volume=None,
+        ).loc[0, "revenue"]
+        == 1.5
+    )
+
+
+_OPTION_VALUES: dict[str, list[object]] = {
+    "by": [None, "region", ["region", "channel"], "nope", 5, [], ["region", "region"]],
+    "period": [None, "day", "week", "quarter", "year", "fortnight", 3],
+    "fiscal_year_start": [1, 7, 12, 0, 13, -1, "7", 2.0],
+    "as_of": [None, "2025-06-30", "2100-01-01", "2025-02-30", "0001-01-01", "9999-12-31"],
+    "confidence": [0.95, 0.999999, 1e-9, 0, 1, -0.5, float("nan"), "0.9"],
+    "on_invalid": ["raise", "drop", "skip"],
+    "threads": [None, 1, 2, 0, -1, 1025],
+    "output": ["pandas", "arrow", "polars", "numpy"],
+    "tz": [None, "UTC", "+05:30", "Mars/Base", "-25:00"],
+}
+
+
+@pytest.fixture(scope="module")
+def small_demo() -> kf.demo.DemoData:
+    return kf.demo.generate(n_orders=500, seed=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_combination_of_options_answers_or_fails_clearly(
+    small_demo: kf.demo.DemoData, data: st.DataObject
+) -> None:
+    # Every KPI under random, partly wrong options: a result, or a KpiInputError
+    # that names what is wrong in the user's terms (never the JSON request's).
+    catalog = kf.catalog()
+    kind = data.draw(st.sampled_from(list(catalog["name"])))
+    table = getattr(small_demo, dict(zip(catalog["name"], catalog["table"], strict=True))[kind])
+    options = {
+        name: data.draw(st.sampled_from(values))
+        for name, values in _OPTION_VALUES.items()
+        if data.draw(st.booleans())
+    }
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            kf.compute(table, [kind], **options)  # type: ignore[arg-type]
+    except kf.KpiInputError as err:
+        assert "line 1 column" not in str(err) and "invalid KPI request" not in str(err), err

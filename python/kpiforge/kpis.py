@@ -201,7 +201,11 @@ def _check_call(
                 column=option,
                 example=repr(value),
             )
-    if isinstance(fiscal_year_start, bool) or not isinstance(fiscal_year_start, int | np.integer):
+    if (
+        isinstance(fiscal_year_start, bool)
+        or not isinstance(fiscal_year_start, int | np.integer)
+        or not 1 <= fiscal_year_start <= 12
+    ):
         raise KpiInputError(
             f"fiscal_year_start must be a month number 1-12 (1 = calendar year), got "
             f"{fiscal_year_start!r}",
