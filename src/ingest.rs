@@ -12,6 +12,14 @@ use crate::keys::{for_each_kept, for_each_kept_ahead};
 /// Find `name` in `schema`; the error names the role and suggests the closest column.
 pub fn find_column(schema: &Schema, name: &str, role: &str) -> Result<usize> {
     if let Ok(i) = schema.index_of(name) {
+        // Arrow allows repeated names; which one was meant cannot be guessed.
+        let same = schema.fields().iter().filter(|f| f.name() == name).count();
+        if same > 1 {
+            return Err(Error::column(
+                name,
+                format!("the table has {same} columns named '{name}' ({role}=): rename or drop all but one"),
+            ));
+        }
         return Ok(i);
     }
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -606,6 +614,18 @@ mod tests {
             .contains("Columns: score, rep_id"));
         assert_eq!(find_column(&schema, "rep_id", "by").unwrap(), 1);
         assert_eq!(closest_name("REP_ID", &["rep_id", "region"]), Some("rep_id"));
+    }
+
+    #[test]
+    fn a_repeated_column_name_is_an_error_only_when_it_is_used() {
+        let schema = Schema::new(vec![
+            Field::new("score", DataType::Int64, true),
+            Field::new("score", DataType::Int64, true),
+            Field::new("rep_id", DataType::Utf8, true),
+        ]);
+        let msg = find_column(&schema, "score", "score").unwrap_err().to_string();
+        assert!(msg.contains("2 columns named 'score' (score=)"), "{msg}");
+        assert_eq!(find_column(&schema, "rep_id", "by").unwrap(), 2);
     }
 
     #[test]

@@ -131,3 +131,38 @@ def test_no_rows_after_filter(table: pa.Table) -> None:
     t = table.append_column("survey_type", pa.array(["csat"] * table.num_rows))
     out = kf.nps(t, by="rep_id")
     assert (out["n"] == 0).all() and out["nps"].isna().all()
+
+
+def test_pandas_index_levels_and_period_columns(table: pa.Table) -> None:
+    expected = kf.nps(table, by="rep_id", period="quarter")
+    df = table.to_pandas()
+    # Named index levels are read as columns: set_index does not hide the dates or keys.
+    pd.testing.assert_frame_equal(
+        kf.nps(df.set_index("responded_at"), by="rep_id", period="quarter"), expected
+    )
+    pd.testing.assert_frame_equal(
+        kf.nps(df.set_index(["rep_id", "responded_at"]), by="rep_id", period="quarter"), expected
+    )
+    # A column of the same name as an index level wins.
+    shadow = df.set_index(pd.Index(["x"] * len(df), name="rep_id"))
+    pd.testing.assert_frame_equal(kf.nps(shadow, by="rep_id", period="quarter"), expected)
+    # pandas Periods are dates (their start).
+    as_periods = df.assign(responded_at=pd.to_datetime(df.responded_at).dt.to_period("D"))
+    pd.testing.assert_frame_equal(kf.nps(as_periods, by="rep_id", period="quarter"), expected)
+
+
+def test_repeated_column_names_are_errors(table: pa.Table) -> None:
+    df = table.to_pandas()
+    with pytest.raises(kf.KpiInputError, match="2 columns named 'score'") as err:
+        kf.nps(pd.concat([df, df[["score"]]], axis=1))
+    assert err.value.column == "score"
+    twice = pa.Table.from_arrays(
+        [*table.columns, table["score"]], names=[*table.column_names, "score"]
+    )
+    with pytest.raises(kf.KpiInputError, match="2 columns named 'score' \\(score=\\)"):
+        kf.nps(twice)
+    # A repeated name no KPI reads is no error.
+    other = pa.Table.from_arrays(
+        [*table.columns, table["score"], table["score"]], names=[*table.column_names, "x", "x"]
+    )
+    pd.testing.assert_frame_equal(kf.nps(other), kf.nps(table))

@@ -65,6 +65,26 @@ def _is_pandas(data: Any) -> bool:
 
 
 def _from_pandas(df: Any) -> pa.Table:
+    """A pandas DataFrame as a pyarrow Table. Named index levels are read as
+    columns too (``df.set_index("responded_at")`` keeps its dates), unless a
+    column has the same name; ``Period`` columns become their start timestamps."""
+    import pandas as pd
+
+    duplicated = df.columns[df.columns.duplicated()]
+    if len(duplicated):
+        name = duplicated[0]
+        raise KpiInputError(
+            f"the DataFrame has {int((df.columns == name).sum())} columns named {name!r}: "
+            "rename or drop all but one",
+            column=str(name),
+            example=str(name),
+        )
+    levels = [name for name in df.index.names if isinstance(name, str) and name not in df.columns]
+    if levels:
+        df = df.reset_index(level=levels)
+    periods = [name for name in df.columns if isinstance(df[name].dtype, pd.PeriodDtype)]
+    if periods:
+        df = df.assign(**{str(name): df[name].dt.to_timestamp() for name in periods})
     try:
         return pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as err:

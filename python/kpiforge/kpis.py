@@ -246,7 +246,9 @@ def compute(
 
     Args:
         data: pandas/polars DataFrame, pyarrow Table/RecordBatchReader/Dataset, or
-            any object with ``__arrow_c_stream__``. pyarrow data is not copied.
+            any object with ``__arrow_c_stream__``. pyarrow data is not copied. A
+            pandas DataFrame's named index levels are read as columns too, and its
+            ``Period`` columns as their start dates.
         kpis: KPI kinds (``"nps"``) or :class:`Kpi` specs; a single one may be
             passed alone (``compute(df, "nps")``).
         by: segment column(s): strings, integers, booleans, dates or categoricals.
