@@ -313,3 +313,25 @@ def test_any_combination_of_options_answers_or_fails_clearly(
             kf.compute(table, [kind], **options)  # type: ignore[arg-type]
     except kf.KpiInputError as err:
         assert "line 1 column" not in str(err) and "invalid KPI request" not in str(err), err
+
+
+def test_as_of_from_numpy_and_pyarrow_and_missing_ones() -> None:
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow.compute as pc
+
+    df = responses(responded_at=pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"]))
+    expected = kf.nps(df, period="month", as_of="2025-02-10")
+    for as_of in (
+        np.datetime64("2025-02-10"),
+        np.datetime64("2025-02-10T23:30"),
+        pa.scalar(dt.date(2025, 2, 10)),
+        pc.max(pa.array([pd.Timestamp("2025-02-10 08:00"), pd.Timestamp("2025-01-01")])),
+    ):
+        pd.testing.assert_frame_equal(kf.nps(df, period="month", as_of=as_of), expected)
+    # A missing date is not the default (the latest date in the data).
+    for missing in (pd.NaT, np.datetime64("NaT"), pa.scalar(None, pa.date32())):
+        with pytest.raises(kf.KpiInputError, match="as_of is missing") as err:
+            kf.nps(df, period="month", as_of=missing)
+        assert err.value.column == "as_of"

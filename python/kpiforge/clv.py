@@ -28,6 +28,7 @@ import pyarrow as pa
 from kpiforge import _core
 from kpiforge._convert import to_arrow
 from kpiforge.exceptions import ClvModelWarning, KpiInputError
+from kpiforge.kpis import _as_of
 
 __all__ = [
     "BetaGeoModel",
@@ -59,10 +60,11 @@ def _read_table(data: Any) -> pa.Table:
 
 
 def _as_of_day(as_of: Any) -> int | None:
-    if as_of is None:
+    text = _as_of(as_of)  # the forms compute() takes, and the same errors
+    if text is None:
         return None
     try:
-        ts = pd.Timestamp(as_of)
+        ts = pd.Timestamp(text)
     except (TypeError, ValueError) as err:
         raise KpiInputError(
             f"as_of={as_of!r} is not a date", column="as_of", example=repr(as_of)

@@ -134,16 +134,31 @@ def _param(value: Any, name: str) -> Any:
 
 
 def _as_of(value: Any) -> str | None:
+    """``as_of`` as ``YYYY-MM-DD``: a string, a date or datetime (pandas, numpy,
+    pyarrow scalars too, e.g. ``pc.max(table["ordered_at"])``); a missing one
+    (NaT, a null scalar) is an error, not the default."""
     if value is None:
         return None
     if isinstance(value, str):
         return value
+    scalar = hasattr(value, "as_py") and hasattr(value, "type")  # pyarrow
+    if (
+        (scalar and value.as_py() is None)
+        or (isinstance(value, np.datetime64) and np.isnat(value))
+        or (isinstance(value, _dt.date) and value != value)  # pandas.NaT
+    ):
+        raise KpiInputError(
+            f"as_of is missing ({value!r}): pass a date, or None for the latest date in the data",
+            column="as_of",
+        )
+    if scalar:
+        return _as_of(value.as_py())
     if isinstance(value, _dt.datetime):
         return value.date().isoformat()
     if isinstance(value, _dt.date):
         return value.isoformat()
-    if hasattr(value, "date"):  # pandas.Timestamp, numpy datetime via pandas
-        return str(value.date())
+    if isinstance(value, np.datetime64):
+        return str(value.astype("datetime64[D]"))
     raise KpiInputError(f"as_of must be a date or 'YYYY-MM-DD', got {value!r}", column="as_of")
 
 
