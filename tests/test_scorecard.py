@@ -178,6 +178,22 @@ def test_scorecard_options_are_checked(demo: kf.demo.DemoData) -> None:
         responses=demo.responses, by="region", period="2026-Q2", periods_back=np.int64(1)
     )
     assert set(two["period"]) == {"2026-Q1", "2026-Q2"}
+    # Metrics from a generator are read as often as needed; one KPI of a table
+    # (whose columns compute() leaves unprefixed) and a table no metric reads.
+    full = kf.scorecard(responses=demo.responses, by="region", period="2026-Q2")
+    nps_only = kf.scorecard(
+        responses=demo.responses,
+        orders=demo.orders,
+        by="region",
+        period="2026-Q2",
+        metrics=(m for m in METRICS if m.id == "nps"),
+    )
+    assert set(nps_only["kpi"]) == {"nps"} and len(nps_only) > 0
+    same = full[full.kpi == "nps"].reset_index(drop=True)
+    pd.testing.assert_series_equal(nps_only["value"], same["value"])
+    pd.testing.assert_series_equal(nps_only["n"], same["n"])
+    with pytest.raises(kf.KpiInputError, match="none of the metrics reads a given table"):
+        kf.scorecard(responses=demo.responses, metrics=[m for m in METRICS if m.table == "quotes"])
 
 
 def test_shrinkage_and_ranks(card: pd.DataFrame) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Literal
@@ -210,15 +210,18 @@ def _unit_of(label: str) -> str:
 
 def _check_options(
     targets: Any, metrics: Any, periods_back: Any, significance: Any, credit_threshold: Any
-) -> None:
-    """The scorecard's own options, checked before any table is scanned."""
+) -> tuple[Metric, ...]:
+    """The scorecard's own options, checked before any table is scanned; returns
+    the metrics as a tuple (they are read more than once)."""
     if not isinstance(targets, Targets):
         raise KpiInputError(
             f"targets= takes a kf.Targets, e.g. Targets.building_materials().with_targets("
             f"nps=40), got {type(targets).__name__}",
             column="targets",
         )
-    if isinstance(metrics, Metric) or not all(isinstance(m, Metric) for m in metrics):
+    listed = isinstance(metrics, Iterable) and not isinstance(metrics, Metric | str)
+    metrics = tuple(metrics) if listed else ()
+    if not listed or not all(isinstance(m, Metric) for m in metrics):
         raise KpiInputError(
             "metrics= takes a list of kf.Metric (the default list: from kpiforge.scorecard "
             "import METRICS)",
@@ -243,6 +246,7 @@ def _check_options(
             f"credit_threshold must be a percentage >= 0 (e.g. 90), got {credit_threshold!r}",
             column="credit_threshold",
         )
+    return metrics
 
 
 def _is_number(x: Any) -> bool:
@@ -407,7 +411,7 @@ def scorecard(
     """
     segments = [by] if isinstance(by, str) else list(by)
     targets = targets if targets is not None else Targets.building_materials()
-    _check_options(targets, metrics, periods_back, significance, credit_threshold)
+    metrics = _check_options(targets, metrics, periods_back, significance, credit_threshold)
     unit = _unit_of(period) if period is not None else (period_unit or "quarter")
     if unit not in _OFFSETS:
         raise KpiInputError(
@@ -429,6 +433,8 @@ def scorecard(
     frames = []
     for table_name, data in given.items():
         ms = [m for m in chosen if m.table == table_name]
+        if not ms:
+            continue  # a table none of the metrics reads
         kinds: dict[str, Kpi] = {}
         for m in ms:
             kinds.setdefault(m.kind, Kpi(m.kind, **dict(m.params)))
@@ -442,8 +448,10 @@ def scorecard(
             confidence=confidence,
             on_invalid=on_invalid,
         )
+        # With one KPI, compute() does not prefix its columns with its name.
+        col_of = _column if len(kinds) > 1 else (lambda kind, column: column)
         for m in ms:
-            value = wide[_column(m.kind, m.column)]
+            value = wide[col_of(m.kind, m.column)]
             part = wide[[*segments, "period", "period_start", "partial"]].copy()
             part["kpi"], part["label"], part["unit"], part["direction"] = (
                 m.id,
@@ -452,15 +460,21 @@ def scorecard(
                 m.direction,
             )
             part["value"] = value.astype(float)
-            part["n"] = wide[_column(m.kind, m.n)].astype("int64")
-            lo, hi = _column(m.kind, m.column + "_ci_low"), _column(m.kind, m.column + "_ci_high")
+            part["n"] = wide[col_of(m.kind, m.n)].astype("int64")
+            lo, hi = col_of(m.kind, m.column + "_ci_low"), col_of(m.kind, m.column + "_ci_high")
             part["ci_low"] = wide[lo].astype(float) if lo in wide else np.nan
             part["ci_high"] = wide[hi].astype(float) if hi in wide else np.nan
             if m.stat == "nps":
-                part["promoters"] = wide[_column(m.kind, "promoters")]
-                part["detractors"] = wide[_column(m.kind, "detractors")]
+                part["promoters"] = wide[col_of(m.kind, "promoters")]
+                part["detractors"] = wide[col_of(m.kind, "detractors")]
             part["stat"] = m.stat
             frames.append(part)
+    if not frames:
+        raise KpiInputError(
+            f"none of the metrics reads a given table (tables: {', '.join(given)}; the "
+            f"metrics read {', '.join(sorted({m.table for m in metrics})) or 'none'})",
+            column="metrics",
+        )
     long = pd.concat(frames, ignore_index=True)
     if "promoters" not in long:
         long["promoters"] = np.nan
