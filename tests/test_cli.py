@@ -99,6 +99,18 @@ def test_compute_command(demo_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no column 'npss'" in result.output
 
 
+def test_compute_output_format_follows_the_suffix(demo_dir: Path, tmp_path: Path) -> None:
+    args = ["compute", str(demo_dir / "data" / "responses.parquet"), "--kpi", "nps"]
+    # .txt is read as CSV, so it is written as CSV too (it was written as Parquet).
+    text = tmp_path / "nps.txt"
+    assert CliRunner().invoke(main, [*args, "--out", str(text)]).exit_code == 0
+    assert text.read_text().startswith('"n","missing"')
+    for name in ("nps.json", "nps"):
+        result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / name)])
+        assert result.exit_code == 2 and "must end in .parquet or .csv" in result.output
+        assert not (tmp_path / name).exists()
+
+
 def test_bad_input_is_one_line_and_exit_code_2(demo_dir: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(

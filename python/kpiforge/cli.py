@@ -38,7 +38,7 @@ def _read(path: Path, option: str) -> pa.Table:
     if not path.exists():
         raise KpiInputError(f"{option}: no such file: {path}", column=option)
     try:
-        if path.suffix.lower() in (".csv", ".txt"):
+        if path.suffix.lower() in _CSV_SUFFIXES:
             return pacsv.read_csv(path)
         return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as err:
@@ -47,9 +47,23 @@ def _read(path: Path, option: str) -> pa.Table:
         ) from err
 
 
+# Output formats by file suffix (the suffixes _read takes as CSV are CSV here too).
+_CSV_SUFFIXES = (".csv", ".txt")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _check_out(path: Path, option: str) -> None:
+    """Refuse an output suffix that names no format, before any work is done."""
+    if path.suffix.lower() not in (*_CSV_SUFFIXES, *_PARQUET_SUFFIXES):
+        raise KpiInputError(
+            f"{option}: {path} must end in .parquet or .csv (got {path.suffix or 'no suffix'!r})",
+            column=option,
+        )
+
+
 def _write(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".csv":
+    if path.suffix.lower() in _CSV_SUFFIXES:
         pacsv.write_csv(table, path)
     else:
         pq.write_table(table, path)
@@ -343,6 +357,7 @@ def compute_cmd(
     out_path: Path,
 ) -> None:
     """Compute KPIs over TABLE (Parquet or CSV) and write them to --out."""
+    _check_out(out_path, "--out")
     result = compute(
         _read(table, "TABLE"),
         list(kpis),
