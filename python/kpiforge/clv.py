@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kpiforge import _core
+from kpiforge._checks import is_whole
 from kpiforge._convert import to_arrow
 from kpiforge.exceptions import ClvModelWarning, KpiInputError
 from kpiforge.kpis import _as_of
@@ -296,7 +297,7 @@ class GammaGammaModel(_FittedModel):
 
 
 def _check_horizon(horizon: Any, discount_rate: Any, freq: Any) -> None:
-    if not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool) or horizon < 1:
+    if not is_whole(horizon) or horizon < 1:
         raise KpiInputError(
             f"horizon must be a whole number of months >= 1, got {horizon!r}",
             column="horizon",

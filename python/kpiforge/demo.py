@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from kpiforge import _core
+from kpiforge._checks import is_whole
 from kpiforge.exceptions import KpiInputError
 
 __all__ = ["DemoData", "generate", "TABLES"]
@@ -115,7 +115,7 @@ def generate(
     for name, value in [*counts.items(), ("seed", seed)]:
         if value is None and name != "n_orders" and name != "seed":
             continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        if not is_whole(value) or value < 0:
             raise KpiInputError(
                 f"{name} must be a whole number >= 0, got {value!r}",
                 column=name,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import json
-import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from kpiforge import _core
+from kpiforge._checks import is_finite_number, is_json_scalar, is_whole
 from kpiforge._convert import Output, from_arrow, row_count, to_arrow
 from kpiforge.exceptions import KpiDataWarning, KpiInputError
 
@@ -101,9 +101,7 @@ def _plain(value: Any, column: str) -> Any:
     """A filter value as JSON: numpy scalars become Python ones; anything JSON cannot
     carry (bytes, NaN, infinity, objects) is an error naming the column."""
     value = value.item() if hasattr(value, "item") else value
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
+    if is_json_scalar(value):
         return value
     raise KpiInputError(
         f"where= value {value!r} for column '{column}' must be a string, a finite number, "
@@ -116,14 +114,11 @@ def _param(value: Any, name: str) -> Any:
     """A KPI parameter as JSON: numpy scalars become Python ones; lists, tuples and
     mappings are taken apart; anything JSON cannot carry is an error naming it."""
     value = value.item() if isinstance(value, np.generic) else value
-    if value is None or isinstance(value, str | bool | int):
+    if is_json_scalar(value):
         return value
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-    elif isinstance(value, Mapping):
+    if isinstance(value, Mapping):
         return {k: _param(v, name) for k, v in value.items()}
-    elif isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, list | tuple | set | frozenset):
         return [_param(v, name) for v in value]
     raise KpiInputError(
         f"parameter {name}= takes strings, finite numbers, booleans, None, or lists and "
@@ -178,7 +173,7 @@ def _threads(threads: int | None) -> int | None:
                 column=source,
                 example=env,
             ) from None
-    if isinstance(threads, bool) or not isinstance(threads, int | np.integer):
+    if not is_whole(threads):
         raise KpiInputError(
             f"threads must be a whole number of threads, got {threads!r}",
             column=source,
@@ -216,22 +211,14 @@ def _check_call(
                 column=option,
                 example=repr(value),
             )
-    if (
-        isinstance(fiscal_year_start, bool)
-        or not isinstance(fiscal_year_start, int | np.integer)
-        or not 1 <= fiscal_year_start <= 12
-    ):
+    if not is_whole(fiscal_year_start) or not 1 <= fiscal_year_start <= 12:
         raise KpiInputError(
             f"fiscal_year_start must be a month number 1-12 (1 = calendar year), got "
             f"{fiscal_year_start!r}",
             column="fiscal_year_start",
             example=repr(fiscal_year_start),
         )
-    if (
-        isinstance(confidence, bool)
-        or not isinstance(confidence, int | float | np.integer | np.floating)
-        or not math.isfinite(confidence)
-    ):
+    if not is_finite_number(confidence):
         raise KpiInputError(
             f"confidence must be a number strictly between 0 and 1 (e.g. 0.95), got {confidence!r}",
             column="confidence",

@@ -9,7 +9,6 @@ turns it into one HTML page per partner or rep.
 from __future__ import annotations
 
 import math
-import numbers
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from kpiforge._checks import is_finite_number, is_whole
 from kpiforge.exceptions import KpiInputError
 from kpiforge.kpis import Kpi, compute
 from kpiforge.targets import Targets
@@ -227,30 +227,22 @@ def _check_options(
             "import METRICS)",
             column="metrics",
         )
-    if (
-        isinstance(periods_back, bool)
-        or not isinstance(periods_back, numbers.Integral)
-        or periods_back < 0
-    ):
+    if not is_whole(periods_back) or periods_back < 0:
         raise KpiInputError(
             f"periods_back must be a whole number >= 0, got {periods_back!r}",
             column="periods_back",
         )
-    if not _is_number(significance) or not 0 < significance < 1:
+    if not is_finite_number(significance) or not 0 < significance < 1:
         raise KpiInputError(
             f"significance must be between 0 and 1 (e.g. 0.05), got {significance!r}",
             column="significance",
         )
-    if not _is_number(credit_threshold) or credit_threshold < 0:
+    if not is_finite_number(credit_threshold) or credit_threshold < 0:
         raise KpiInputError(
             f"credit_threshold must be a percentage >= 0 (e.g. 90), got {credit_threshold!r}",
             column="credit_threshold",
         )
     return metrics
-
-
-def _is_number(x: Any) -> bool:
-    return not isinstance(x, bool) and isinstance(x, numbers.Real) and math.isfinite(x)
 
 
 def _normal_sf(z: float) -> float:

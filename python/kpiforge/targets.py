@@ -10,11 +10,11 @@ of the target, default 10%) or ``red``. Partners often agree their own goals:
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from kpiforge._checks import is_finite_number
 from kpiforge.exceptions import KpiInputError
 
 __all__ = ["Target", "Targets", "Status"]
@@ -37,11 +37,7 @@ class Target:
     band: float = 0.10
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.value, bool)
-            or not isinstance(self.value, numbers.Real)
-            or not math.isfinite(self.value)
-        ):
+        if not is_finite_number(self.value):
             # A NaN target would turn every value red (no comparison with NaN holds).
             raise KpiInputError(
                 f"a target value must be a finite number, got {self.value!r}",
