@@ -229,3 +229,93 @@ def test_self_service_customer_share_matches_reference(demo: kf.demo.DemoData) -
         cell = ref.get_group((row.region, row.period))
         assert (row.customers, row.self_service_customers) == (len(cell), int(cell.sum()))
         assert close(row.self_service_customers_pct, 100 * cell.mean())
+
+
+def test_walks_past_the_grid_of_cells_match_reference() -> None:
+    # 600 stores by 450 days is past the grid a walk finds its cells in
+    # (2^18 cells), so the cells are written through the fallback; most orders
+    # fall on four days, so many customers share a cell and the engine merges
+    # their states.
+    rng = np.random.default_rng(8)
+    n = 6000
+    day = np.where(rng.random(n) < 0.9, rng.integers(0, 4, n), rng.integers(0, 450, n))
+    df = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 300, n).astype(str),
+            "store": rng.integers(0, 600, n),
+            "channel": rng.choice(["web", "phone", "branch"], n),
+            "ordered_at": pd.Timestamp("2025-01-01") + pd.to_timedelta(day, unit="D"),
+        }
+    )
+    window = 30
+    repeat = kf.repeat_purchase_rate(df, by="store", period="day", window=window)
+    adoption = kf.self_service_adoption(df, by="store", period="day", customer="customer_id")
+    assert repeat.store.nunique() * (df.ordered_at.max() - df.ordered_at.min()).days > 1 << 18
+
+    as_of = df.ordered_at.max()
+    days = df[["customer_id", "ordered_at"]].drop_duplicates().sort_values("ordered_at")
+    days["next"] = days.groupby("customer_id").ordered_at.shift(-1)
+    cells = (
+        df.assign(web=df.channel == "web")
+        .groupby(["store", "ordered_at", "customer_id"], as_index=False)["web"]
+        .any()
+        .merge(days, on=["customer_id", "ordered_at"])
+    )
+    cells["censored"] = cells.ordered_at + pd.Timedelta(days=window) > as_of
+    gap = (cells.next - cells.ordered_at).dt.days
+    cells["repeater"] = ~cells.censored & (gap <= window)
+    ref = cells.groupby(["store", "ordered_at"]).agg(
+        customers=("customer_id", "size"),
+        censored=("censored", "sum"),
+        repeaters=("repeater", "sum"),
+        self_service=("web", "sum"),
+    )
+    assert ref.customers.gt(1).sum() > 100  # shared cells
+    for out in (repeat, adoption):
+        assert len(out) == len(ref)
+    got = repeat.set_index(["store", pd.to_datetime(repeat.period_start)])
+    got.index.names = ["store", "ordered_at"]
+    got = got.loc[ref.index]
+    assert (got.customers.to_numpy() == ref.customers.to_numpy()).all()
+    assert (got.censored.to_numpy() == ref.censored.to_numpy()).all()
+    assert (got.eligible.to_numpy() == (ref.customers - ref.censored).to_numpy()).all()
+    assert (got.repeaters.to_numpy() == ref.repeaters.to_numpy()).all()
+    got = adoption.set_index(["store", pd.to_datetime(adoption.period_start)]).loc[ref.index]
+    assert (got.customers.to_numpy() == ref.customers.to_numpy()).all()
+    assert (got.self_service_customers.to_numpy() == ref.self_service.to_numpy()).all()
+
+
+def test_customers_with_many_cells_match_reference() -> None:
+    # A few big accounts ordering through four stores over a year of weeks:
+    # each account's walk has dozens of cells, which the walks look up in
+    # their sorted visits instead of scanning the history once per cell.
+    rng = np.random.default_rng(12)
+    n = 3000
+    df = pd.DataFrame(
+        {
+            "customer_id": rng.choice(["a", "b", "c"], n),
+            "store": rng.integers(0, 4, n),
+            "channel": rng.choice(["web", "phone"], n, p=[0.05, 0.95]),
+            "ordered_at": pd.Timestamp("2025-01-06")
+            + pd.to_timedelta(rng.integers(0, 364, n), unit="D"),
+        }
+    )
+    df["week"] = df.ordered_at.dt.to_period("W-SUN").dt.start_time
+    frequency = kf.purchase_frequency(df, by="store", period="week")
+    adoption = kf.self_service_adoption(df, by="store", period="week", customer="customer_id")
+    as_of = df.ordered_at.max()
+    cells = df.groupby(["store", "week", "customer_id"]).agg(
+        last=("ordered_at", "max"), web=("channel", lambda c: (c == "web").any())
+    )
+    assert cells.groupby("customer_id").size().min() > 8
+    week_end = cells.index.get_level_values("week") + pd.Timedelta(days=6)
+    end = pd.Series(week_end, index=cells.index).clip(upper=as_of)
+    cells["recency"] = (end - cells["last"]).dt.days
+    ref = cells.groupby(["store", "week"]).agg(
+        customers=("last", "size"), recency=("recency", "median"), self_service=("web", "sum")
+    )
+    got = frequency.set_index(["store", pd.to_datetime(frequency.period_start)]).loc[ref.index]
+    assert (got.customers.to_numpy() == ref.customers.to_numpy()).all()
+    assert np.allclose(got.days_since_last_order_p50.to_numpy(), ref.recency.to_numpy())
+    got = adoption.set_index(["store", pd.to_datetime(adoption.period_start)]).loc[ref.index]
+    assert (got.self_service_customers.to_numpy() == ref.self_service.to_numpy()).all()

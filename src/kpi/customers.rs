@@ -152,6 +152,9 @@ pub struct RepeatState {
     pub km: Option<Box<KmCounts>>,
 }
 
+/// Up to this many cells, a walk finds a cell's visits by scanning the history.
+const FEW_CELLS: usize = 8;
+
 const CENSORED: usize = 0;
 const NO_REPEAT: usize = 1;
 const REPEATED: usize = 2;
@@ -260,12 +263,13 @@ impl EntityKpi for RepeatPurchase {
         let window = self.params.window;
         for (key, ord, i) in sink.distinct_cells(history, ctx) {
             let anchor = history[i].day;
-            // The first order on a later day; the history is sorted by day.
+            // The first order on a later day, found by bisection: the history
+            // is sorted by day (and may hold thousands of orders a day).
+            let later = i + history[i..].partition_point(|w| w.day <= anchor);
             // Day arithmetic in i64: a window may reach past the last day an i32 holds.
             let (anchor, window, as_of) = (i64::from(anchor), i64::from(window), i64::from(ctx.as_of));
-            let gap =
-                history[i..].iter().find(|w| i64::from(w.day) > anchor).map(|w| i64::from(w.day) - anchor);
-            let state = sink.at(key, ord);
+            let gap = history.get(later).map(|w| i64::from(w.day) - anchor);
+            let state = sink.at_distinct(key, ord);
             state.outcomes.add(if anchor + window > as_of {
                 CENSORED
             } else if gap.is_some_and(|g| g <= window) {
@@ -450,9 +454,25 @@ impl EntityKpi for PurchaseFrequency {
                 }
             }
         }
-        for (key, ord, _) in sink.distinct_cells(history, ctx) {
-            let last =
-                history.iter().rev().find(|v| v.key == key && ctx.ord(v.day) == ord).map_or(0, |v| v.day);
+        let cells = sink.distinct_cells(history, ctx);
+        // Each cell's last order day. Many cells (a big account by day or
+        // week) are looked up in the sorted (cell, day) pairs: a scan back
+        // per cell would be cells x orders.
+        let few = cells.len() <= FEW_CELLS;
+        let pairs: Vec<((u32, i32), i32)> = if !few {
+            let mut pairs: Vec<_> = history.iter().map(|v| ((v.key, ctx.ord(v.day)), v.day)).collect();
+            pairs.sort_unstable();
+            pairs
+        } else {
+            Vec::new()
+        };
+        for (key, ord, _) in cells {
+            let last = if few {
+                history.iter().rev().find(|v| v.key == key && ctx.ord(v.day) == ord).map_or(0, |v| v.day)
+            } else {
+                // The cell has a visit, so the pair before the next cell's first is its last.
+                pairs[pairs.partition_point(|p| p.0 <= (key, ord)) - 1].1
+            };
             let end = ctx.periods.map_or(ctx.as_of, |p| p.end(ord)).min(ctx.as_of);
             let state = sink.at(key, ord);
             state.customers += 1;
@@ -624,9 +644,25 @@ impl EntityKpi for SelfServiceCustomers {
         out.extend(codes.iter().map(|&c| Some(is_self[c as usize])));
     }
     fn walk(&self, history: &[Visit<bool>], sink: &mut CellSink<SelfServiceState>, ctx: &WalkCtx) {
-        for (key, ord, _) in sink.distinct_cells(history, ctx) {
-            let any = history.iter().any(|v| v.event && v.key == key && ctx.ord(v.day) == ord);
-            sink.at(key, ord).customers.add(any);
+        let cells = sink.distinct_cells(history, ctx);
+        // The cells with a self-service order, sorted, when there are many
+        // cells (see PurchaseFrequency's walk).
+        let few = cells.len() <= FEW_CELLS;
+        let marked: Vec<(u32, i32)> = if !few {
+            let mut marked: Vec<_> =
+                history.iter().filter(|v| v.event).map(|v| (v.key, ctx.ord(v.day))).collect();
+            marked.sort_unstable();
+            marked
+        } else {
+            Vec::new()
+        };
+        for (key, ord, _) in cells {
+            let any = if few {
+                history.iter().any(|v| v.event && v.key == key && ctx.ord(v.day) == ord)
+            } else {
+                marked.binary_search(&(key, ord)).is_ok()
+            };
+            sink.at_distinct(key, ord).customers.add(any);
         }
     }
     fn fields(&self) -> Vec<Field> {
@@ -674,7 +710,11 @@ mod tests {
         kpi.walk(&[v(0), v(0), v(5)], &mut sink, &ctx); // repeat after 5 days
         kpi.walk(&[v(50), v(70)], &mut sink, &ctx); // no repeat within 10 days
         kpi.walk(&[v(95)], &mut sink, &ctx); // window ends at 105 > 100: censored
-        let s = &sink.states[0];
+
+        // Off a grid, each customer's walk writes a state of its own, merged later.
+        assert_eq!(sink.cells, [(0, 0); 3]);
+        let mut s = RepeatState::default();
+        sink.states.iter().for_each(|state| s.merge(state));
         assert_eq!((s.customers(), s.censored(), s.eligible().n, s.eligible().hits), (3, 1, 2, 1));
         let km = s.km.as_deref().unwrap();
         assert_eq!(km.events[5], 1);

@@ -9,6 +9,14 @@
 //!
 //! A call of millions of cells is the exception while it finishes (see
 //! [`while_finishing`]): what it frees then goes back at once.
+//!
+//! mimalloc is built without transparent huge pages (its `no_thp` feature):
+//! it would mark its memory for them, and each first touch of a 2 MiB range
+//! then zeroes all of it, after compacting memory to find one where the
+//! system defragments on demand. Memory returned at once comes back in 2 MiB
+//! faults again. Repeat purchase at 10^6 segments (10M orders) spent 42% of
+//! its cycles zeroing pages; without huge pages, the suite's first call there
+//! took 7.8-8.8 s against 10.8-12.1 s, and calls at 666 reps the same time.
 use std::os::raw::{c_int, c_long};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
