@@ -245,6 +245,8 @@ impl RepeatPurchase {
 impl EntityKpi for RepeatPurchase {
     type State = RepeatState;
     type Event = ();
+    // A cell's anchor is its first order day, whatever the order within a day.
+    const SAME_DAY_BY_SEGMENT: bool = false;
 
     fn default_date(&self) -> Option<&str> {
         Some(&self.params.date)
@@ -614,6 +616,8 @@ impl EntityKpi for SelfServiceCustomers {
     type State = SelfServiceState;
     /// The order was placed through a self-service channel.
     type Event = bool;
+    // Whether a cell has a self-service order, whatever the order within a day.
+    const SAME_DAY_BY_SEGMENT: bool = false;
 
     fn default_date(&self) -> Option<&str> {
         Some(&self.params.date)
