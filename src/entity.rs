@@ -147,14 +147,7 @@ impl<S: State> CellSink<S> {
     #[inline]
     pub fn at(&mut self, key: u32, ord: i32) -> &mut S {
         let i = match self.grid.and_then(|g| g.slot(key, ord)) {
-            Some(slot) => match self.slots[slot] {
-                0 => {
-                    let i = self.push(key, ord);
-                    self.slots[slot] = i + 1;
-                    i
-                }
-                i => i - 1,
-            },
+            Some(slot) => self.in_slot(slot, key, ord),
             None => {
                 let next = self.cells.len() as u32;
                 let i = *self.index.entry((key, ord)).or_insert(next);
@@ -175,11 +168,24 @@ impl<S: State> CellSink<S> {
     /// segments, where nearly every cell is new to the task.)
     #[inline]
     pub fn at_distinct(&mut self, key: u32, ord: i32) -> &mut S {
-        if self.grid.and_then(|g| g.slot(key, ord)).is_some() {
-            return self.at(key, ord);
-        }
-        let i = self.push(key, ord);
+        let i = match self.grid.and_then(|g| g.slot(key, ord)) {
+            Some(slot) => self.in_slot(slot, key, ord),
+            None => self.push(key, ord),
+        };
         &mut self.states[i as usize]
+    }
+
+    /// The index of the state in grid slot `slot` (the cell `key`, `ord`), created on first use.
+    #[inline]
+    fn in_slot(&mut self, slot: usize, key: u32, ord: i32) -> u32 {
+        match self.slots[slot] {
+            0 => {
+                let i = self.push(key, ord);
+                self.slots[slot] = i + 1;
+                i
+            }
+            i => i - 1,
+        }
     }
 
     /// Distinct (segment, period) cells of a history, in order of first
@@ -724,8 +730,9 @@ impl<K: EntityKpi> DynEntity for K {
             let mut sink = CellSink::for_grid(key_rank.len(), ctx.ord_range());
             let (mut sorted, mut starts) = (Vec::new(), Vec::new());
             buckets.for_each_customer(group, &mut sorted, &mut starts, |visits| {
-                // Sorted by day, then segment rank (a customer's first segment
-                // must not depend on row order); input sorted by time and
+                // Sorted by day, then segment rank where the walk reads it (a
+                // customer's first segment must not depend on row order; see
+                // SAME_DAY_BY_SEGMENT); input sorted by time and
                 // segment needs no copy. Same-day visits of one segment keep
                 // input order: the walks treat them alike.
                 let order = |v: &Visit<K::Event>| {
@@ -938,20 +945,39 @@ mod tests {
         assert_eq!(history.customers(), customers);
     }
 
-    #[test]
-    fn grid_cells_match_mapped_cells() {
-        #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
-        struct Tally(u64);
-        impl State for Tally {
-            fn merge(&mut self, other: &Self) {
-                self.0 += other.0;
-            }
+    #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+    struct Tally(u64);
+    impl State for Tally {
+        fn merge(&mut self, other: &Self) {
+            self.0 += other.0;
         }
-        let mut seed = 11u64;
-        let mut next = || {
+    }
+
+    /// Histories of customers 0, 1, 2, ... of up to 39 visits, in keys 0-7
+    /// and on days -1 to 10, from a fixed-seed generator.
+    fn random_customers(mut seed: u64) -> impl FnMut() -> Vec<Visit<()>> {
+        let mut next = move || {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as u32
         };
+        let mut customer = 0;
+        move || {
+            customer += 1;
+            let len = (next() % 40) as usize;
+            (0..len)
+                .map(|_| Visit {
+                    customer: customer - 1,
+                    key: next() % 8,
+                    day: (next() % 12) as i32 - 1,
+                    event: (),
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn grid_cells_match_mapped_cells() {
+        let mut customers = random_customers(11);
         // Days 0-99 by 10-day periods: ordinals 0-9, a 7 x 10 grid; cells
         // past either edge (key 7, ord -1 or 10) go through the map.
         let ctx =
@@ -960,11 +986,8 @@ mod tests {
         let mut plain: CellSink<Tally> = CellSink::new();
         let mut grid: CellSink<Tally> = CellSink::for_grid(7, ctx.ord_range());
         assert!(grid.grid.is_some());
-        for customer in 0..300 {
-            let len = (next() % 40) as usize;
-            let history: Vec<Visit<()>> = (0..len)
-                .map(|_| Visit { customer, key: next() % 8, day: (next() % 12) as i32 - 1, event: () })
-                .collect();
+        for _ in 0..300 {
+            let history = customers();
             let cells = plain.distinct_cells(&history, &ctx);
             assert_eq!(cells, grid.distinct_cells(&history, &ctx));
             for (key, ord, _) in cells {
@@ -987,28 +1010,14 @@ mod tests {
 
     #[test]
     fn distinct_writes_merge_to_the_looked_up_states() {
-        #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
-        struct Tally(u64);
-        impl State for Tally {
-            fn merge(&mut self, other: &Self) {
-                self.0 += other.0;
-            }
-        }
-        let mut seed = 5u64;
-        let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) as u32
-        };
+        let mut customers = random_customers(5);
         let ctx =
             WalkCtx::new(Some(Periods::new(crate::period::PeriodUnit::Day, 1).unwrap()), 99, Some((0, 9)));
         // A 7 x 10 grid (cells past its edges off it), and the map alone.
         let sinks = || -> [CellSink<Tally>; 2] { [CellSink::for_grid(7, ctx.ord_range()), CellSink::new()] };
         let (mut looked_up, mut distinct) = (sinks(), sinks());
-        for customer in 0..300 {
-            let len = (next() % 40) as usize;
-            let history: Vec<Visit<()>> = (0..len)
-                .map(|_| Visit { customer, key: next() % 8, day: (next() % 12) as i32 - 1, event: () })
-                .collect();
+        for _ in 0..300 {
+            let history = customers();
             for (a, b) in looked_up.iter_mut().zip(&mut distinct) {
                 for (key, ord, i) in a.distinct_cells(&history, &ctx) {
                     a.at(key, ord).0 += 1 + i as u64;

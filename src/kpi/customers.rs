@@ -155,6 +155,17 @@ pub struct RepeatState {
 /// Up to this many cells, a walk finds a cell's visits by scanning the history.
 const FEW_CELLS: usize = 8;
 
+/// `items` sorted, for a walk to bisect, when a customer has more than
+/// [`FEW_CELLS`] cells (a scan of the history per cell would be cells x
+/// orders, e.g. a big account by day); `None` when a scan is quicker.
+fn sorted_when_many<T: Ord>(cells: usize, items: impl Iterator<Item = T>) -> Option<Vec<T>> {
+    (cells > FEW_CELLS).then(|| {
+        let mut sorted: Vec<T> = items.collect();
+        sorted.sort_unstable();
+        sorted
+    })
+}
+
 const CENSORED: usize = 0;
 const NO_REPEAT: usize = 1;
 const REPEATED: usize = 2;
@@ -457,23 +468,15 @@ impl EntityKpi for PurchaseFrequency {
             }
         }
         let cells = sink.distinct_cells(history, ctx);
-        // Each cell's last order day. Many cells (a big account by day or
-        // week) are looked up in the sorted (cell, day) pairs: a scan back
-        // per cell would be cells x orders.
-        let few = cells.len() <= FEW_CELLS;
-        let pairs: Vec<((u32, i32), i32)> = if !few {
-            let mut pairs: Vec<_> = history.iter().map(|v| ((v.key, ctx.ord(v.day)), v.day)).collect();
-            pairs.sort_unstable();
-            pairs
-        } else {
-            Vec::new()
-        };
+        // Each cell's last order day.
+        let pairs = sorted_when_many(cells.len(), history.iter().map(|v| ((v.key, ctx.ord(v.day)), v.day)));
         for (key, ord, _) in cells {
-            let last = if few {
-                history.iter().rev().find(|v| v.key == key && ctx.ord(v.day) == ord).map_or(0, |v| v.day)
-            } else {
+            let last = match &pairs {
+                None => {
+                    history.iter().rev().find(|v| v.key == key && ctx.ord(v.day) == ord).map_or(0, |v| v.day)
+                }
                 // The cell has a visit, so the pair before the next cell's first is its last.
-                pairs[pairs.partition_point(|p| p.0 <= (key, ord)) - 1].1
+                Some(pairs) => pairs[pairs.partition_point(|p| p.0 <= (key, ord)) - 1].1,
             };
             let end = ctx.periods.map_or(ctx.as_of, |p| p.end(ord)).min(ctx.as_of);
             let state = sink.at(key, ord);
@@ -649,22 +652,15 @@ impl EntityKpi for SelfServiceCustomers {
     }
     fn walk(&self, history: &[Visit<bool>], sink: &mut CellSink<SelfServiceState>, ctx: &WalkCtx) {
         let cells = sink.distinct_cells(history, ctx);
-        // The cells with a self-service order, sorted, when there are many
-        // cells (see PurchaseFrequency's walk).
-        let few = cells.len() <= FEW_CELLS;
-        let marked: Vec<(u32, i32)> = if !few {
-            let mut marked: Vec<_> =
-                history.iter().filter(|v| v.event).map(|v| (v.key, ctx.ord(v.day))).collect();
-            marked.sort_unstable();
-            marked
-        } else {
-            Vec::new()
-        };
+        // The cells with a self-service order.
+        let marked = sorted_when_many(
+            cells.len(),
+            history.iter().filter(|v| v.event).map(|v| (v.key, ctx.ord(v.day))),
+        );
         for (key, ord, _) in cells {
-            let any = if few {
-                history.iter().any(|v| v.event && v.key == key && ctx.ord(v.day) == ord)
-            } else {
-                marked.binary_search(&(key, ord)).is_ok()
+            let any = match &marked {
+                None => history.iter().any(|v| v.event && v.key == key && ctx.ord(v.day) == ord),
+                Some(marked) => marked.binary_search(&(key, ord)).is_ok(),
             };
             sink.at_distinct(key, ord).customers.add(any);
         }
