@@ -739,7 +739,14 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
                     &filtered
                 }
             };
-            bound.kpi.extract(batch, &key_codes, days, cells_for_kpi, date_name, &mut diag)
+            // By customer (the customer column is the one `by` column): its codes are the keys'.
+            let customers = match plan.keys.as_slice() {
+                [key] if batch.schema().index_of(bound.kpi.customer()).ok() == Some(key.index) => {
+                    keys.single_column()
+                }
+                _ => None,
+            };
+            bound.kpi.extract(batch, &key_codes, customers, days, cells_for_kpi, date_name, &mut diag)
         })
         .collect();
     if let ChunkStates::Direct { all, .. } = &mut states {

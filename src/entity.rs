@@ -378,11 +378,18 @@ pub trait DynEntity: Send + Sync {
     fn needs_period(&self) -> bool;
     fn observed_dates(&self) -> Vec<String>;
     fn bind(&mut self, schema: &Schema) -> Result<()>;
+    /// The customer column's name.
+    fn customer(&self) -> &str;
     /// Visits of one chunk; a cell of `crate::keys::SKIP` drops a row (filtered, or no period).
+    /// `customers`: when the customer column is the only `by` column, its
+    /// distinct values as the chunk's keys, whose codes are `key_codes`
+    /// (the column is then not encoded a second time).
+    #[allow(clippy::too_many_arguments)]
     fn extract(
         &self,
         batch: &RecordBatch,
         key_codes: &[u32],
+        customers: Option<Distinct>,
         days: &[i32],
         cells: &[u32],
         date_name: &str,
@@ -600,31 +607,41 @@ impl<K: EntityKpi> DynEntity for K {
         EntityKpi::observed_dates(self)
     }
     fn bind(&mut self, schema: &Schema) -> Result<()> {
-        let index = find_column(schema, self.customer(), "customer")?;
+        let index = find_column(schema, EntityKpi::customer(self), "customer")?;
         crate::keys::resolve(schema, &[schema.field(index).name().clone()]).map_err(|_| {
             crate::error::Error::column(
-                self.customer(),
+                EntityKpi::customer(self),
                 format!(
                     "column '{}' (customer=) has type {}, which cannot identify a customer",
-                    self.customer(),
+                    EntityKpi::customer(self),
                     schema.field(index).data_type()
                 ),
             )
         })?;
         EntityKpi::bind(self, schema)
     }
+    fn customer(&self) -> &str {
+        EntityKpi::customer(self)
+    }
     fn extract(
         &self,
         batch: &RecordBatch,
         key_codes: &[u32],
+        customers: Option<Distinct>,
         days: &[i32],
         cells: &[u32],
         date_name: &str,
         diag: &mut Diagnostics,
     ) -> Box<dyn Any + Send> {
-        let index = batch.schema().index_of(self.customer()).expect("customer column bound");
-        let mut codes = Vec::new();
-        let customers = encode_distinct(batch.column(index).as_ref(), &mut codes);
+        let mut own_codes = Vec::new();
+        let (customers, codes) = match customers {
+            Some(customers) => (customers, key_codes),
+            None => {
+                let index =
+                    batch.schema().index_of(EntityKpi::customer(self)).expect("customer column bound");
+                (encode_distinct(batch.column(index).as_ref(), &mut own_codes), &own_codes[..])
+            }
+        };
         let mut events = Vec::new();
         self.events(batch, &mut events, diag);
         let mut visits = Vec::with_capacity(batch.num_rows());
@@ -644,7 +661,9 @@ impl<K: EntityKpi> DynEntity for K {
             }
             let customer = codes[row];
             if Some(customer) == null_customer {
-                diag.record_uncounted(self.customer(), "with a null customer", || "null".to_string());
+                diag.record_uncounted(EntityKpi::customer(self), "with a null customer", || {
+                    "null".to_string()
+                });
                 return;
             }
             if let Some(event) = events[row] {

@@ -970,6 +970,16 @@ impl ChunkKeys {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The distinct values of a single `by` column, as [`encode_distinct`]
+    /// gives them for that column (with the same codes); `None` for several columns.
+    pub fn single_column(&self) -> Option<Distinct> {
+        match self {
+            ChunkKeys::Tiny(keys) => Some(Distinct::Tiny(keys.clone())),
+            ChunkKeys::Tuples(tuples) if tuples.width == 1 => Some(Distinct::Values(tuples.values.clone())),
+            ChunkKeys::Tuples(_) => None,
+        }
+    }
 }
 
 /// [`encode_keys`], with one column of short strings left as tiny keys.

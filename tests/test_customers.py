@@ -319,3 +319,49 @@ def test_customers_with_many_cells_match_reference() -> None:
     assert np.allclose(got.days_since_last_order_p50.to_numpy(), ref.recency.to_numpy())
     got = adoption.set_index(["store", pd.to_datetime(adoption.period_start)]).loc[ref.index]
     assert (got.self_service_customers.to_numpy() == ref.self_service.to_numpy()).all()
+
+
+@pytest.mark.parametrize("ids", ["short", "long", "int"])
+def test_by_the_customer_column_matches_by_a_copy_of_it(ids: str) -> None:
+    # By the customer column itself, the walks reuse the chunk's key codes
+    # instead of encoding the column again: short strings (tiny keys), long
+    # ones and integers, with nulls, over several chunks, must come out as
+    # they do by an identical column that is not the customer's.
+    rng = np.random.default_rng(17)
+    n = 5_000
+    cust = rng.integers(0, 300, n)
+    ids_of = {
+        "short": pd.array([f"c{c}" for c in cust], dtype=object),
+        "long": pd.array([f"customer-{c:06d}" for c in cust], dtype=object),
+        "int": pd.array(cust, dtype="Int64"),
+    }
+    days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D")
+    df = pd.DataFrame({"customer_id": ids_of[ids], "ordered_at": days, "channel": "portal"})
+    df.loc[rng.random(n) < 0.02, "customer_id"] = None
+    df["copy"] = df["customer_id"]
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=700))
+    kpis = [
+        kf.Kpi("repeat_purchase_rate", method="kaplan_meier"),
+        "retention",
+        "purchase_frequency",
+        "self_service_customers",
+    ]
+    common = {"period": "quarter", "on_invalid": "drop"}
+    # The rows without a customer are dropped, and said so, either way.
+    with pytest.warns(kf.KpiDataWarning, match="null customer"):
+        by_customer = kf.compute(reader, kpis, by="customer_id", **common)
+    with pytest.warns(kf.KpiDataWarning, match="null customer"):
+        by_copy = kf.compute(table, kpis, by="copy", **common)
+    by_copy = by_copy.rename(columns={"copy": "customer_id"})
+    pd.testing.assert_frame_equal(by_customer, by_copy)
+    # And by the book: one customer per segment.
+    known = df.dropna(subset=["customer_id"]).assign(region=lambda d: d.customer_id)
+    ref = ref_repeat(known, 90, df.ordered_at.max())
+    # (Retention adds the quarters after a customer's last order.)
+    names = ("customers", "censored", "eligible", "repeaters")
+    counts = [f"repeat_purchase_rate_{c}" for c in names]
+    rows = by_customer[by_customer[counts[0]] > 0]
+    assert len(rows) == len(ref)
+    for key, period, *got in rows[["customer_id", "period", *counts]].itertuples(index=False):
+        assert tuple(got) == ref[(key, period)][:4]
