@@ -314,7 +314,13 @@ impl<K: Kpi> DynKpi for K {
         if dst.len() < len {
             dst.resize(len, K::State::default());
         }
-        for (s, &m) in downcast::<K::State>(src).iter().zip(map) {
+        // The destination states are asked for ahead: with a key per
+        // customer they lie scattered over more memory than the cache holds.
+        let src = downcast::<K::State>(src);
+        for (k, (s, &m)) in src.iter().zip(map).enumerate() {
+            if let Some(&ahead) = map.get(k + GATHER_AHEAD) {
+                crate::ingest::prefetch(std::slice::from_ref(&dst[ahead as usize]));
+            }
             dst[m as usize].merge(s);
         }
     }

@@ -319,6 +319,10 @@ pub(crate) fn key_out_type(dt: &DataType) -> Option<DataType> {
     })
 }
 
+/// Distinct keys in a chunk's first [`PROBE_ROWS`] rows from which
+/// [`encode_tiny_strings`] takes the chunk for a key per row.
+const NEW_KEY_ROWS: usize = PROBE_ROWS * 7 / 8;
+
 /// Longest string [`encode_tiny_strings`] takes: its bytes and its length fit one u64.
 const TINY_MAX: usize = 7;
 /// A null row's tiny key, and an empty slot of [`TinyTable`]: no string has
@@ -512,14 +516,19 @@ fn encode_tiny_strings<O: arrow_array::OffsetSizeTrait>(
                 }
             };
         }
-        if row == 0 && table.len >= PROBE_ROWS / 2 {
-            // A key on most rows so far (a key per customer): size the table
-            // once for the rest of the chunk (see presize).
+        if row == 0 && table.len >= NEW_KEY_ROWS {
+            // A new key on nearly every row so far (a key per row, 10^5
+            // segments and more): size the table once for the rest of the
+            // chunk (see presize).
             table.reserve(table.len * a.len() / run.len());
         } else if row == 0 && table.len >= PROBE_ROWS / 4 {
-            // Keys that repeat, many of them (customers in a chunk of orders:
-            // 1,764-1,971 in the first 4,096 rows, 4,921-7,206 in 65,536):
-            // room for four times as many, instead of four doublings.
+            // Keys that repeat, many of them (customers: in chunks of orders
+            // 1,764-1,910 in the first 4,096 rows and 4,921-6,260 in 65,536;
+            // of responses 2,587-2,908 and 6,454-11,931): room for four times
+            // as many, instead of four doublings. Sized for the whole chunk at
+            // the first rows' rate, the table was 3 MiB where 0.4-0.8 MiB
+            // held the chunk's keys, and filling it and missing the cache in
+            // it was a third of encoding responses by customer.
             table.reserve(4 * table.len);
         }
         row += run.len();
@@ -857,20 +866,37 @@ const COMBINE_SLOTS_PER_ROW: usize = 16;
 /// Combine two code vectors into dense codes of the pair, keeping [`SKIP`].
 /// Returns the pairs (a, b) in order of first appearance (index = new code).
 pub fn combine(a: &[u32], b: &[u32], card_b: usize, out: &mut Vec<u32>) -> Vec<(u32, u32)> {
+    let rows = a.len().min(b.len());
+    // Written in place (a push kept the vector's length in memory, stored on every row).
     out.clear();
-    out.reserve(a.len());
+    out.resize(rows, SKIP);
+    let (a, b) = (&a[..rows], &b[..rows]);
+    if card_b == 1 && b.iter().all(|&y| y == 0) {
+        // One value of `b` (a chunk within one period, every row dated):
+        // when `a`'s codes already come in order of first appearance, they
+        // are the pairs' codes. Checked without a branch per row: a chunk
+        // with a key per customer had a mispredicted one on each new key.
+        let (mut next, mut out_of_order) = (0u32, false);
+        for &x in a {
+            out_of_order |= x > next;
+            next += u32::from(x == next);
+        }
+        if !out_of_order {
+            out.copy_from_slice(a);
+            return (0..next).map(|x| (x, 0)).collect();
+        }
+    }
     let mut pairs = Vec::new();
     let card_a = a.iter().filter(|&&x| x != SKIP).max().map_or(0, |&m| m as usize + 1);
     let product = card_a.saturating_mul(card_b);
-    if product <= (1 << 16).max(a.len() * COMBINE_SLOTS_PER_ROW) {
+    if product <= (1 << 16).max(rows * COMBINE_SLOTS_PER_ROW) {
         // Small product: a direct table, no hashing. With a key per row (10⁶
         // segments) a chunk's keys times a few years of quarters is about ten
         // slots a row: the table (4 MB at most for a chunk) is still faster
         // than hashing every row.
         let mut table = vec![SKIP; product];
-        for (&x, &y) in a.iter().zip(b) {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
             if x == SKIP || y == SKIP {
-                out.push(SKIP);
                 continue;
             }
             let slot = &mut table[x as usize * card_b + y as usize];
@@ -878,27 +904,26 @@ pub fn combine(a: &[u32], b: &[u32], card_b: usize, out: &mut Vec<u32>) -> Vec<(
                 *slot = pairs.len() as u32;
                 pairs.push((x, y));
             }
-            out.push(*slot);
+            *o = *slot;
         }
     } else {
         let mut map: FastMap<u64, u32> = fast_map(1024);
-        let mut pair = |map: &mut FastMap<u64, u32>, x: u32, y: u32| {
+        let mut pair = |map: &mut FastMap<u64, u32>, o: &mut u32, x: u32, y: u32| {
             if x == SKIP || y == SKIP {
-                out.push(SKIP);
                 return;
             }
             let next = pairs.len() as u32;
-            let code = *map.entry(((x as u64) << 32) | y as u64).or_insert_with(|| {
+            *o = *map.entry(((x as u64) << 32) | y as u64).or_insert_with(|| {
                 pairs.push((x, y));
                 next
             });
-            out.push(code);
         };
         // Two loops, so that the rows after the probe pay no test for it.
-        let probe = PROBE_ROWS.min(a.len());
-        a[..probe].iter().zip(b).for_each(|(&x, &y)| pair(&mut map, x, y));
-        presize(&mut map, probe, a.len());
-        a[probe..].iter().zip(b.iter().skip(probe)).for_each(|(&x, &y)| pair(&mut map, x, y));
+        let probe = PROBE_ROWS.min(rows);
+        let (head, tail) = out.split_at_mut(probe);
+        head.iter_mut().zip(a).zip(b).for_each(|((o, &x), &y)| pair(&mut map, o, x, y));
+        presize(&mut map, probe, rows);
+        tail.iter_mut().zip(&a[probe..]).zip(&b[probe..]).for_each(|((o, &x), &y)| pair(&mut map, o, x, y));
     }
     pairs
 }
@@ -1513,6 +1538,45 @@ mod tests {
                 assert_eq!(*seen.entry((x, y)).or_insert(next), code);
                 assert_eq!(small[code as usize], (x, y));
             }
+        }
+    }
+
+    #[test]
+    fn combine_with_one_period_matches_a_plain_map() {
+        // With one value of b, codes of a in order of first appearance are
+        // taken as they are; any other a (out of order as a dictionary's
+        // codes, SKIP, a SKIP in b) goes the general way. Same result as a
+        // plain map of the pairs in every case.
+        let plain = |a: &[u32], b: &[u32]| {
+            let (mut seen, mut pairs) = (std::collections::HashMap::new(), vec![]);
+            let codes: Vec<u32> = a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| {
+                    if x == SKIP || y == SKIP {
+                        return SKIP;
+                    }
+                    *seen.entry((x, y)).or_insert_with(|| {
+                        pairs.push((x, y));
+                        pairs.len() as u32 - 1
+                    })
+                })
+                .collect();
+            (pairs, codes)
+        };
+        let in_order: Vec<u32> =
+            (0..3000u32).map(|i| if i % 3 == 0 { i / 3 } else { (i * 7) % (i / 3 + 1) }).collect();
+        let mut dictionary = in_order.clone();
+        dictionary.swap(0, 3);
+        let mut skip_a = in_order.clone();
+        skip_a[10] = SKIP;
+        let zeros = vec![0u32; 3000];
+        let mut skip_b = zeros.clone();
+        skip_b[0] = SKIP;
+        for (a, b) in [(&in_order, &zeros), (&dictionary, &zeros), (&skip_a, &zeros), (&in_order, &skip_b)] {
+            let mut out = vec![];
+            let pairs = combine(a, b, 1, &mut out);
+            assert_eq!((pairs, out), plain(a, b));
         }
     }
 

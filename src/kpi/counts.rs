@@ -77,6 +77,23 @@ impl<const N: usize> Counts<N> {
     }
 
     pub fn merge(&mut self, other: &Self) {
+        if other.high.is_none() {
+            // Byte counts on the other side (the usual chunk-local state):
+            // one lane-wise add, unless a sum passes 255. (Counter by counter
+            // with a carry test each, merging was an eighth of the survey
+            // KPIs' time by customer.)
+            let mut sums = [0u8; N];
+            let mut carry = false;
+            for ((sum, &a), &b) in sums.iter_mut().zip(&self.low).zip(&other.low) {
+                let (s, c) = a.overflowing_add(b);
+                *sum = s;
+                carry |= c;
+            }
+            if !carry {
+                self.low = sums;
+                return;
+            }
+        }
         (0..N).for_each(|i| self.add_n(i, other.get(i)));
     }
 }
@@ -149,6 +166,29 @@ mod tests {
         top.add_n(0, u64::MAX - 3);
         (0..3).for_each(|_| top.add(0));
         assert_eq!(top.get(0), u64::MAX);
+    }
+
+    proptest::proptest! {
+        /// States merged in any grouping hold the plain sums, in the one form
+        /// that adding them directly gives (byte sums with and without a carry,
+        /// one side or both past 255).
+        #[test]
+        fn merges_are_plain_sums(parts in proptest::collection::vec(proptest::collection::vec(0u64..300, 5), 1..9)) {
+            let mut merged = Counts::<5>::default();
+            let mut plain = [0u64; 5];
+            for part in &parts {
+                let mut c = Counts::<5>::default();
+                for (i, &n) in part.iter().enumerate() {
+                    c.add_n(i, n);
+                    plain[i] += n;
+                }
+                merged.merge(&c);
+            }
+            let mut direct = Counts::<5>::default();
+            plain.iter().enumerate().for_each(|(i, &n)| direct.add_n(i, n));
+            proptest::prop_assert_eq!(&merged, &direct);
+            proptest::prop_assert_eq!((0..5).map(|i| merged.get(i)).collect::<Vec<_>>(), plain.to_vec());
+        }
     }
 
     #[test]
