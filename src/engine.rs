@@ -747,7 +747,7 @@ fn process_chunk(plan: &Plan, ctx: &Ctx, batch: &RecordBatch) -> ChunkOut {
             };
             // By customer (the customer column is the one `by` column): its codes are the keys'.
             let customers = match plan.keys.as_slice() {
-                [key] if batch.schema().index_of(bound.kpi.customer()).ok() == Some(key.index) => {
+                [key] if batch.schema().index_of(bound.kpi.customer_column()).ok() == Some(key.index) => {
                     keys.single_column()
                 }
                 _ => None,

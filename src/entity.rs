@@ -379,7 +379,7 @@ pub trait DynEntity: Send + Sync {
     fn observed_dates(&self) -> Vec<String>;
     fn bind(&mut self, schema: &Schema) -> Result<()>;
     /// The customer column's name.
-    fn customer(&self) -> &str;
+    fn customer_column(&self) -> &str;
     /// Visits of one chunk; a cell of `crate::keys::SKIP` drops a row (filtered, or no period).
     /// `customers`: when the customer column is the only `by` column, its
     /// distinct values as the chunk's keys, whose codes are `key_codes`
@@ -607,21 +607,21 @@ impl<K: EntityKpi> DynEntity for K {
         EntityKpi::observed_dates(self)
     }
     fn bind(&mut self, schema: &Schema) -> Result<()> {
-        let index = find_column(schema, EntityKpi::customer(self), "customer")?;
+        let index = find_column(schema, self.customer(), "customer")?;
         crate::keys::resolve(schema, &[schema.field(index).name().clone()]).map_err(|_| {
             crate::error::Error::column(
-                EntityKpi::customer(self),
+                self.customer(),
                 format!(
                     "column '{}' (customer=) has type {}, which cannot identify a customer",
-                    EntityKpi::customer(self),
+                    self.customer(),
                     schema.field(index).data_type()
                 ),
             )
         })?;
         EntityKpi::bind(self, schema)
     }
-    fn customer(&self) -> &str {
-        EntityKpi::customer(self)
+    fn customer_column(&self) -> &str {
+        self.customer()
     }
     fn extract(
         &self,
@@ -637,8 +637,7 @@ impl<K: EntityKpi> DynEntity for K {
         let (customers, codes) = match customers {
             Some(customers) => (customers, key_codes),
             None => {
-                let index =
-                    batch.schema().index_of(EntityKpi::customer(self)).expect("customer column bound");
+                let index = batch.schema().index_of(self.customer()).expect("customer column bound");
                 (encode_distinct(batch.column(index).as_ref(), &mut own_codes), &own_codes[..])
             }
         };
@@ -661,9 +660,7 @@ impl<K: EntityKpi> DynEntity for K {
             }
             let customer = codes[row];
             if Some(customer) == null_customer {
-                diag.record_uncounted(EntityKpi::customer(self), "with a null customer", || {
-                    "null".to_string()
-                });
+                diag.record_uncounted(self.customer(), "with a null customer", || "null".to_string());
                 return;
             }
             if let Some(event) = events[row] {
