@@ -152,6 +152,10 @@ pub struct Ctx {
     /// Which of the finalising KPI's columns (its fields, in order) to build;
     /// None builds them all. Set per KPI from [`Request::columns`].
     pub keep: Option<Arc<[bool]>>,
+    /// Per output row, whether the next row is the same segment (a later
+    /// period): set when finalising, for the KPIs that link a segment's
+    /// periods ([`Kpi::LINKS_PERIODS`]).
+    pub segment_continues: Option<Arc<[bool]>>,
 }
 
 /// One KPI: how it reads its columns, updates its state and finalises it.
@@ -182,6 +186,10 @@ pub trait Kpi: Send + Sync + 'static {
         diag: &mut Diagnostics,
         ctx: &Ctx,
     );
+    /// Whether `finalize` reads [`Ctx::segment_continues`]: a state's
+    /// result depends on the same segment's later periods (repeat purchase
+    /// by customer looks for the next order past the period end).
+    const LINKS_PERIODS: bool = false;
     /// Output columns, named after the KPI kind (`nps`, `nps_ci_low`, `n`, ...).
     /// Like `finalize`, it may depend on the parameters and the states only,
     /// never on what `bind` found: partial results are finalised without a schema.
@@ -214,6 +222,8 @@ pub trait DynKpi: Send + Sync {
     fn encode_states(&self, states: &dyn Any) -> Result<Vec<u8>>;
     fn decode_states(&self, bytes: &[u8]) -> Result<Box<dyn Any + Send>>;
     fn fields(&self) -> Vec<Field>;
+    /// [`Kpi::LINKS_PERIODS`].
+    fn links_periods(&self) -> bool;
     /// Puts the states in output order (see `engine::put_in_order`; `order` covers them all),
     /// finalises them and frees them (`states` is left empty).
     fn finalize(&self, states: &mut dyn Any, order: &[u32], ctx: &Ctx) -> Vec<ArrayRef>;
@@ -346,6 +356,9 @@ impl<K: Kpi> DynKpi for K {
     }
     fn fields(&self) -> Vec<Field> {
         Kpi::fields(self)
+    }
+    fn links_periods(&self) -> bool {
+        K::LINKS_PERIODS
     }
     fn state_size(&self) -> usize {
         std::mem::size_of::<K::State>()
@@ -500,7 +513,10 @@ impl Plan {
             on_invalid: request.on_invalid,
             as_of,
             keep: None,
+            segment_continues: None,
         };
+        let (kpis, entities, outputs) =
+            by_customer_as_rows(request, schema, date.as_ref(), (kpis, entities, outputs))?;
         let mut plan = Plan {
             keys,
             date,
@@ -591,6 +607,42 @@ impl Plan {
             })
             .collect()
     }
+}
+
+/// The call's KPIs, per-customer ones that are a plain aggregate when the
+/// customer is the segment (`by=` the customer column alone) turned into row
+/// KPIs: no histories to keep and walk (see
+/// [`crate::entity::EntityKpi::by_customer`]); `outputs` follows them.
+/// Decided on names, so that a plan that finalises partial results (with no
+/// schema) agrees with the plans that scanned them.
+type Kpis = (Vec<Bound>, Vec<BoundEntity>, Vec<(bool, usize)>);
+fn by_customer_as_rows(
+    request: &Request,
+    schema: Option<&Schema>,
+    date: Option<&crate::entity::DateColumn>,
+    (mut kpis, entities, outputs): Kpis,
+) -> Result<Kpis> {
+    let mut walked = Vec::new();
+    // Where each entity KPI went: (still an entity KPI, index in its list).
+    let mut moved = Vec::with_capacity(entities.len());
+    for b in entities {
+        let by_customer = matches!(request.by.as_slice(), [only] if only == b.kpi.customer_column());
+        match by_customer.then(|| b.kpi.by_customer(date)).flatten() {
+            Some(mut kpi) => {
+                if let Some(schema) = schema {
+                    kpi.bind(schema)?;
+                }
+                moved.push((false, kpis.len()));
+                kpis.push(Bound { kind: b.kind, name: b.name, kpi, filter: b.filter });
+            }
+            None => {
+                moved.push((true, walked.len()));
+                walked.push(b);
+            }
+        }
+    }
+    let outputs = outputs.into_iter().map(|(entity, i)| if entity { moved[i] } else { (false, i) }).collect();
+    Ok((kpis, walked, outputs))
 }
 
 /// Parse `YYYY-MM-DD` (years 0001-9999) into days since 1970-01-01.
@@ -1462,6 +1514,12 @@ fn finish(plan: &Plan, request: &Request, mut acc: Accumulator) -> Result<Output
     }
     let n_cells = acc.cells.len();
     let order = output_order(acc.cells.cells(), &rank);
+    let segment_continues = plan.kpis.iter().any(|b| b.kpi.links_periods()).then(|| {
+        let cells = acc.cells.cells();
+        let key = |j: usize| cells[order[j] as usize].0;
+        (0..order.len()).map(|j| j + 1 < order.len() && key(j) == key(j + 1)).collect()
+    });
+    let ctx = Ctx { segment_continues, ..ctx };
     // The per-customer KPIs' states go straight to their output rows: cell c's is row position[c].
     let position = if plan.entities.is_empty() { Vec::new() } else { inverse(&order) };
     for (bound, states) in plan.kpis.iter().zip(acc.states.iter_mut()) {
@@ -1793,6 +1851,7 @@ mod tests {
             on_invalid: OnInvalid::Raise,
             as_of: None,
             keep: None,
+            segment_continues: None,
         };
         let mut states = kpi.new_states(3);
         let arrays = kpi.finalize(states.as_mut(), &[2, 0, 1], &ctx);

@@ -5,21 +5,23 @@
 //! history is walked once, in parallel over customers, and the walk emits
 //! contributions to (segment, period) states. Every customer is walked whole,
 //! so the result is exact however the input was chunked, and the merge order
-//! is fixed, so it does not depend on the thread count.
+//! is fixed, so it does not depend on the thread count. A KPI may offer a
+//! row KPI for calls by the customer column alone ([`EntityKpi::by_customer`]),
+//! which the plan then uses instead of the walk.
 use std::any::Any;
 
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
 use rayon::prelude::*;
 
-use crate::engine::{Ctx, State};
+use crate::engine::{Ctx, DynKpi, State};
 use crate::error::Result;
 use crate::filter::Condition;
 use crate::ingest::{find_column, prefetch, Diagnostics};
 use crate::keys::{
     encode_distinct, fast_map, for_each_kept, tiny_key, tiny_value, Distinct, FastMap, KeyValue,
 };
-use crate::period::{format_day, in_year_range, DayOrdinals, Periods, NULL_DAY};
+use crate::period::{format_day, in_year_range, DateReader, DayOrdinals, Periods, NULL_DAY};
 
 /// One row of a customer's history.
 #[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
@@ -268,7 +270,19 @@ pub trait EntityKpi: Send + Sync + 'static {
     fn walk(&self, history: &[Visit<Self::Event>], sink: &mut CellSink<Self::State>, ctx: &WalkCtx);
     fn fields(&self) -> Vec<Field>;
     fn finalize(&self, states: &[&Self::State], ctx: &Ctx) -> Vec<ArrayRef>;
+    /// The KPI as a row KPI, for calls by the customer column alone: each
+    /// customer is then a segment of their own, and a KPI whose walk reads
+    /// little of a history may be a plain aggregate of each cell's rows,
+    /// with no history kept or walked. `date`: the call's date column
+    /// (index, name, reader; `None` in a plan that only finalises). `None`
+    /// (the default) keeps the walk.
+    fn by_customer(&self, _date: Option<&DateColumn>) -> Option<Box<dyn DynKpi>> {
+        None
+    }
 }
+
+/// A call's date column: its index, its name and how its values read as days.
+pub type DateColumn = (usize, String, DateReader);
 
 /// A chunk's visits with chunk-local customer and key codes; also the form a
 /// history travels in inside a partial result.
@@ -434,6 +448,8 @@ pub trait DynEntity: Send + Sync {
     fn finalize(&self, states: &mut dyn Any, ctx: &Ctx) -> Vec<ArrayRef>;
     /// Bytes of one state (the engine finalises the largest first).
     fn state_size(&self) -> usize;
+    /// [`EntityKpi::by_customer`].
+    fn by_customer(&self, date: Option<&DateColumn>) -> Option<Box<dyn DynKpi>>;
 }
 
 /// The cells one group of customers' walks wrote, and their states.
@@ -817,6 +833,9 @@ impl<K: EntityKpi> DynEntity for K {
     }
     fn state_size(&self) -> usize {
         std::mem::size_of::<K::State>()
+    }
+    fn by_customer(&self, date: Option<&DateColumn>) -> Option<Box<dyn DynKpi>> {
+        EntityKpi::by_customer(self, date)
     }
 }
 

@@ -365,3 +365,83 @@ def test_by_the_customer_column_matches_by_a_copy_of_it(ids: str) -> None:
     assert len(rows) == len(ref)
     for key, period, *got in rows[["customer_id", "period", *counts]].itertuples(index=False):
         assert tuple(got) == ref[(key, period)][:4]
+
+
+def by_customer_and_by_copy(table: pa.Table, kpis: list, chunk: int, **call: object) -> tuple:
+    """The call by the customer column (in batches of `chunk` rows) and by an
+    identical column that is not the customer's, with the warnings each gave."""
+    import warnings
+
+    table = table.append_column("copy", table["customer_id"])
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=chunk))
+    results = []
+    for by, data in (("customer_id", reader), ("copy", table)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = kf.compute(data, kpis, by=by, **call)
+        results.append((out, sorted(str(w.message) for w in caught)))
+    (mine, my_warnings), (walked, walked_warnings) = results
+    walked = walked.rename(columns={"copy": "customer_id"})
+    return mine, walked, my_warnings, walked_warnings
+
+
+@pytest.mark.parametrize("period", [None, "month", "quarter"])
+@pytest.mark.parametrize("as_of", [None, "2025-03-31"])
+@pytest.mark.parametrize("customers", [250, 12])
+def test_repeat_purchase_by_customer_equals_the_walk(
+    period: str | None, as_of: str | None, customers: int
+) -> None:
+    # By the customer column alone, repeat purchase is an aggregate of each
+    # cell's first two order days and the next period's first (no history is
+    # walked). It must give what the walk gives by an identical column: with
+    # windows inside a period and across several, orders after as_of, days
+    # with several orders, null and out-of-range dates, null customers, a
+    # where= filter, other per-customer KPIs in the call, several chunks
+    # (with few customers, chunks keep states of their own that are merged).
+    rng = np.random.default_rng(23)
+    n = 6_000
+    day = rng.integers(19_723, 19_723 + 700, n)  # 2024-01-01 on
+    day[rng.random(n) < 0.3] = 19_900  # a busy day: same-day orders
+    day[rng.random(n) < 0.005] = 3_000_000  # past year 9999
+    cust = pd.array([f"c{c}" for c in rng.integers(0, customers, n)], dtype=object)
+    cust[rng.random(n) < 0.02] = None
+    ordered_at = pa.array(day, pa.int32()).cast(pa.date32())
+    ordered_at = pa.compute.if_else(pa.array(rng.random(n) < 0.01), None, ordered_at)
+    table = pa.table(
+        {
+            "customer_id": pa.array(cust, pa.string()),
+            "ordered_at": ordered_at,
+            "channel": pa.array(rng.choice(["web", "phone", "edi"], n)),
+        }
+    )
+    kpis = [
+        kf.Kpi("repeat_purchase_rate", name="short", window=20),
+        kf.Kpi("repeat_purchase_rate", name="long", window=200, method="kaplan_meier"),
+        kf.Kpi("repeat_purchase_rate", name="web", where={"channel": "web"}),
+        kf.Kpi("purchase_frequency"),
+    ]
+    call = {"period": period, "as_of": as_of, "on_invalid": "drop"}
+    mine, walked, my_warnings, walked_warnings = by_customer_and_by_copy(table, kpis, 900, **call)
+    pd.testing.assert_frame_equal(mine, walked)
+    assert my_warnings == walked_warnings
+    assert any("null customer" in w for w in my_warnings)
+    assert (mine["long_repeaters"] > 0).sum() > customers // 5
+    if period and customers > 100:
+        assert (mine["short_censored"] > 0).sum() > 10
+
+
+@given(
+    orders_strategy,
+    st.integers(1, 400),
+    st.sampled_from([None, "week", "month", "quarter", "year"]),
+    st.dates(dt.date(2024, 1, 1), dt.date(2025, 3, 1)),
+    st.integers(1, 40),
+)
+def test_repeat_purchase_by_customer_property(
+    data: list, window: int, period: str | None, as_of: dt.date, chunk: int
+) -> None:
+    table = pa.Table.from_pandas(frame(data)[["customer_id", "ordered_at"]], preserve_index=False)
+    kpis = [kf.Kpi("repeat_purchase_rate", window=window, method="kaplan_meier")]
+    call = {"period": period, "as_of": as_of.isoformat()}
+    mine, walked, _, _ = by_customer_and_by_copy(table, kpis, chunk, **call)
+    pd.testing.assert_frame_equal(mine, walked)

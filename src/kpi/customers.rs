@@ -1,7 +1,9 @@
 //! Per-customer order KPIs (table: one row per order): `repeat_purchase_rate`,
 //! `retention`, `purchase_frequency`, `cohort_retention` and
 //! `self_service_customers`. Each needs a customer's whole history, so each is
-//! an [`EntityKpi`] walked once per customer by [`crate::entity`].
+//! an [`EntityKpi`] walked once per customer by [`crate::entity`]. By the
+//! customer column alone, repeat purchase needs only a few days of each
+//! (customer, period) cell and is a plain row KPI instead ([`RepeatByCustomer`]).
 //!
 //! One rule for segments: a customer is counted in the segment of the order
 //! that puts them in a cell (their anchor order, their orders in the period);
@@ -18,11 +20,12 @@ use super::counts::Counts;
 use super::{
     count_field, counts, counts_and_share, value_field, values, with_interval, RowColumns, Samples, Share,
 };
-use crate::engine::{Ctx, State};
-use crate::entity::{CellSink, DynEntity, EntityKpi, Visit, WalkCtx};
+use crate::engine::{Ctx, DynKpi, Kpi, State};
+use crate::entity::{CellSink, DateColumn, DynEntity, EntityKpi, Visit, WalkCtx};
 use crate::error::{Error, Result};
 use crate::ingest::{find_column, is_string, Diagnostics};
-use crate::keys::{encode_column, KeyValue};
+use crate::keys::{encode_column, for_each_kept, KeyValue};
+use crate::period::{format_day, in_year_range, NULL_DAY};
 use crate::registry::{params, KpiInfo};
 
 /// The per-customer KPIs in the catalogue.
@@ -230,6 +233,7 @@ impl RepeatState {
     }
 }
 
+#[derive(Clone)]
 pub struct RepeatPurchase {
     params: CustomerParams,
     kaplan_meier: bool,
@@ -250,6 +254,161 @@ impl RepeatPurchase {
             }
         };
         Ok(RepeatPurchase { params, kaplan_meier })
+    }
+
+    /// Count a customer's anchor order (on day `anchor`, at or before
+    /// `as_of`) in `state`; `next`: the day of their first order after it.
+    /// (An order after as_of changes no outcome: its gap is past both the
+    /// window of an uncensored anchor and the days a censored one was observed.)
+    fn count(&self, state: &mut RepeatState, anchor: i32, next: Option<i32>, as_of: i32) {
+        // Day arithmetic in i64: a window may reach past the last day an i32 holds.
+        let (anchor, window, as_of) = (i64::from(anchor), i64::from(self.params.window), i64::from(as_of));
+        let gap = next.map(|day| i64::from(day) - anchor);
+        state.outcomes.add(if anchor + window > as_of {
+            CENSORED
+        } else if gap.is_some_and(|g| g <= window) {
+            REPEATED
+        } else {
+            NO_REPEAT
+        });
+        if !self.kaplan_meier {
+            return;
+        }
+        // Anchors are at or before as_of, so 0 <= observed <= window. The
+        // Kaplan-Meier counts need indices up to `observed` only (not the
+        // whole window, which may be huge): absent entries count as 0.
+        let observed = (as_of - anchor).min(window) as usize;
+        let km = state.km.get_or_insert_with(Box::default);
+        if km.events.len() <= observed {
+            km.events.resize(observed + 1, 0);
+            km.censored.resize(observed + 1, 0);
+        }
+        match gap {
+            Some(g) if g <= window && g as usize <= observed => km.events[g as usize] += 1,
+            _ => km.censored[observed] += 1,
+        }
+    }
+}
+
+// ---- repeat purchase by customer -------------------------------------------
+
+/// No order day (an empty [`FirstDays`]): past every day a date can hold.
+const NO_DAY: i32 = i32::MAX;
+
+/// A cell's first order day and its first later day ([`NO_DAY`] for none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstDays {
+    first: i32,
+    second: i32,
+}
+
+impl Default for FirstDays {
+    fn default() -> Self {
+        FirstDays { first: NO_DAY, second: NO_DAY }
+    }
+}
+
+impl FirstDays {
+    #[inline]
+    fn add(&mut self, day: i32) {
+        if day < self.first {
+            self.second = self.first;
+            self.first = day;
+        } else if day > self.first && day < self.second {
+            self.second = day;
+        }
+    }
+}
+
+impl State for FirstDays {
+    fn merge(&mut self, other: &Self) {
+        // Days past `other.second` are not among the two least.
+        self.add(other.first);
+        self.add(other.second);
+    }
+}
+
+/// `repeat_purchase_rate` by the customer column alone (what
+/// [`EntityKpi::by_customer`] gives): a cell is one customer in one period,
+/// and all the walk reads of their history is the cell's first order day
+/// (the anchor), the cell's next later day, and else the first day of the
+/// customer's next period with orders, found when finalising by reading the
+/// segment's cells in period order ([`Ctx::segment_continues`]). Same
+/// result as the walk, with no history kept, sorted or walked.
+pub struct RepeatByCustomer {
+    kpi: RepeatPurchase,
+    date: Option<DateColumn>,
+    /// The customer column's index (bound).
+    customer: usize,
+}
+
+impl Kpi for RepeatByCustomer {
+    type State = FirstDays;
+    const LINKS_PERIODS: bool = true;
+
+    fn default_date(&self) -> Option<&str> {
+        Some(&self.kpi.params.date)
+    }
+    fn bind(&mut self, schema: &Schema) -> Result<()> {
+        self.customer = find_column(schema, &self.kpi.params.customer, "customer")?;
+        Ok(())
+    }
+    fn update(
+        &self,
+        batch: &RecordBatch,
+        cells: &[u32],
+        states: &mut [FirstDays],
+        diag: &mut Diagnostics,
+        _ctx: &Ctx,
+    ) {
+        let (index, date_name, reader) = self.date.as_ref().expect("a call by customer resolves its date");
+        let mut days = Vec::new();
+        reader.days(batch.column(*index).as_ref(), &mut days);
+        let nulls = batch.column(self.customer).logical_nulls().filter(|n| n.null_count() > 0);
+        // The rows the walk's visits leave out, recorded alike.
+        for_each_kept(cells, |row, cell| {
+            let day = days[row];
+            if day == NULL_DAY {
+                diag.record_uncounted(date_name, "with a null date", || "null".to_string());
+            } else if !in_year_range(day) {
+                diag.record_uncounted(date_name, "with a date outside the years 0001-9999", || {
+                    format_day(day)
+                });
+            } else if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+                diag.record_uncounted(&self.kpi.params.customer, "with a null customer", || {
+                    "null".to_string()
+                });
+            } else {
+                states[cell as usize].add(day);
+            }
+        });
+    }
+    fn fields(&self) -> Vec<Field> {
+        EntityKpi::fields(&self.kpi)
+    }
+    fn finalize(&self, states: &[&FirstDays], ctx: &Ctx) -> Vec<ArrayRef> {
+        let continues =
+            ctx.segment_continues.as_deref().expect("the engine links the periods of KPIs that ask");
+        let mut outcomes = vec![RepeatState::default(); states.len()];
+        if let Some(as_of) = ctx.as_of {
+            // Each customer's cells backwards: `following` is the first order
+            // day of the customer's next period with orders.
+            let mut following = None;
+            for (i, s) in states.iter().enumerate().rev() {
+                if !continues[i] {
+                    following = None;
+                }
+                if s.first == NO_DAY {
+                    continue;
+                }
+                if s.first <= as_of {
+                    let next = if s.second == NO_DAY { following } else { Some(s.second) };
+                    self.kpi.count(&mut outcomes[i], s.first, next, as_of);
+                }
+                following = Some(s.first);
+            }
+        }
+        EntityKpi::finalize(&self.kpi, &outcomes.iter().collect::<Vec<_>>(), ctx)
     }
 }
 
@@ -273,40 +432,16 @@ impl EntityKpi for RepeatPurchase {
         out.resize(batch.num_rows(), Some(()));
     }
     fn walk(&self, history: &[Visit<()>], sink: &mut CellSink<RepeatState>, ctx: &WalkCtx) {
-        let window = self.params.window;
         for (key, ord, i) in sink.distinct_cells(history, ctx) {
             let anchor = history[i].day;
             // The first order on a later day, found by bisection: the history
             // is sorted by day (and may hold thousands of orders a day).
             let later = i + history[i..].partition_point(|w| w.day <= anchor);
-            // Day arithmetic in i64: a window may reach past the last day an i32 holds.
-            let (anchor, window, as_of) = (i64::from(anchor), i64::from(window), i64::from(ctx.as_of));
-            let gap = history.get(later).map(|w| i64::from(w.day) - anchor);
-            let state = sink.at_distinct(key, ord);
-            state.outcomes.add(if anchor + window > as_of {
-                CENSORED
-            } else if gap.is_some_and(|g| g <= window) {
-                REPEATED
-            } else {
-                NO_REPEAT
-            });
-            if !self.kaplan_meier {
-                continue;
-            }
-            // Walked histories end at as_of, so 0 <= observed <= window. The
-            // Kaplan-Meier counts need indices up to `observed` only (not the
-            // whole window, which may be huge): absent entries count as 0.
-            let observed = (as_of - anchor).min(window) as usize;
-            let km = state.km.get_or_insert_with(Box::default);
-            if km.events.len() <= observed {
-                km.events.resize(observed + 1, 0);
-                km.censored.resize(observed + 1, 0);
-            }
-            match gap {
-                Some(g) if g <= window && g as usize <= observed => km.events[g as usize] += 1,
-                _ => km.censored[observed] += 1,
-            }
+            self.count(sink.at_distinct(key, ord), anchor, history.get(later).map(|w| w.day), ctx.as_of);
         }
+    }
+    fn by_customer(&self, date: Option<&DateColumn>) -> Option<Box<dyn DynKpi>> {
+        Some(Box::new(RepeatByCustomer { kpi: self.clone(), date: date.cloned(), customer: usize::MAX }))
     }
     fn fields(&self) -> Vec<Field> {
         let mut f = vec![count_field("customers"), count_field("censored"), count_field("eligible")];
@@ -678,6 +813,29 @@ impl EntityKpi for SelfServiceCustomers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// A cell's two least distinct days, however its days are split into
+        /// merged parts (empty parts included), and in any order.
+        #[test]
+        fn first_days_merge_to_the_two_least(parts in proptest::collection::vec(
+            proptest::collection::vec(-5i32..40, 0..6), 1..6)) {
+            let mut all: Vec<i32> = parts.iter().flatten().copied().collect();
+            all.sort_unstable();
+            all.dedup();
+            let want = (all.first().copied().unwrap_or(NO_DAY), all.get(1).copied().unwrap_or(NO_DAY));
+            let part = |days: &[i32]| {
+                let mut s = FirstDays::default();
+                days.iter().for_each(|&d| s.add(d));
+                s
+            };
+            let mut merged = FirstDays::default();
+            for days in parts.iter().rev() {
+                merged.merge(&part(days));
+            }
+            proptest::prop_assert_eq!((merged.first, merged.second), want);
+        }
+    }
 
     #[test]
     fn kaplan_meier_by_hand() {

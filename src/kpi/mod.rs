@@ -300,6 +300,7 @@ mod tests {
             on_invalid: Default::default(),
             as_of: None,
             keep: keep.map(Into::into),
+            segment_continues: None,
         };
         let fill = |ctx: &Ctx| {
             let mut out = RowColumns::new(ctx, 3, 2, 3);
