@@ -75,6 +75,20 @@ def test_merged_partials_equal_one_scan(demo: kf.demo.DemoData, family: str) -> 
     assert_same(kf.finalize(parts[::-1]), expected.loc[:, expected.columns])
 
 
+def test_merged_partials_by_customer_equal_one_scan(demo: kf.demo.DemoData) -> None:
+    # By the customer column alone, repeat purchase is a row KPI whose
+    # finalising reads each customer's next period: parts split a customer's
+    # orders (rows shuffled), and merged they must give one scan's result.
+    kpis = [kf.Kpi("repeat_purchase_rate", method="kaplan_meier"), "retention", "otif"]
+    table = demo["orders"]
+    call = {"by": "customer_id", "period": "quarter", "as_of": AS_OF}
+    expected = kf.compute(table, kpis, **call)
+    parts = [kf.compute(p, kpis, partial=True, **call) for p in uneven_parts(table, seed=3)]
+    tree = kf.merge_partials([kf.merge_partials(parts[:4]), kf.merge_partials(parts[4:])])
+    assert_same(kf.finalize(tree), expected)
+    assert expected["repeat_purchase_rate_repeaters"].sum() > 100
+
+
 def test_segment_in_one_part_only() -> None:
     a = pd.DataFrame({"rep_id": ["x", "x"], "score": [10, 9]})
     b = pd.DataFrame({"rep_id": ["y"], "score": [2]})
