@@ -295,7 +295,7 @@ impl RepeatPurchase {
 /// No order day (an empty [`FirstDays`]): past every day a date can hold.
 const NO_DAY: i32 = i32::MAX;
 
-/// A cell's first order day and its first later day ([`NO_DAY`] for none).
+/// A cell's first order day and its first later day (`NO_DAY` for none).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirstDays {
     first: i32,
