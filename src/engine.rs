@@ -609,13 +609,15 @@ impl Plan {
     }
 }
 
+/// A call's row KPIs, per-customer KPIs and outputs (as in [`Plan`]).
+type Kpis = (Vec<Bound>, Vec<BoundEntity>, Vec<(bool, usize)>);
+
 /// The call's KPIs, per-customer ones that are a plain aggregate when the
 /// customer is the segment (`by=` the customer column alone) turned into row
 /// KPIs: no histories to keep and walk (see
 /// [`crate::entity::EntityKpi::by_customer`]); `outputs` follows them.
 /// Decided on names, so that a plan that finalises partial results (with no
 /// schema) agrees with the plans that scanned them.
-type Kpis = (Vec<Bound>, Vec<BoundEntity>, Vec<(bool, usize)>);
 fn by_customer_as_rows(
     request: &Request,
     schema: Option<&Schema>,
