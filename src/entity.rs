@@ -281,6 +281,30 @@ pub trait EntityKpi: Send + Sync + 'static {
     }
 }
 
+/// Whether a row with date `day` (and a null customer or not) is a visit:
+/// if not, why is recorded in `diag`. The one rule for the rows every
+/// per-customer KPI leaves out, whether it walks histories or is a row KPI
+/// by customer ([`EntityKpi::by_customer`]).
+pub(crate) fn visit_kept(
+    day: i32,
+    null_customer: bool,
+    date_name: &str,
+    customer_name: &str,
+    diag: &mut Diagnostics,
+) -> bool {
+    if day == NULL_DAY {
+        diag.record_uncounted(date_name, "with a null date", || "null".to_string());
+    } else if !in_year_range(day) {
+        // A history spanning millions of days is garbage, and its day arithmetic overflows.
+        diag.record_uncounted(date_name, "with a date outside the years 0001-9999", || format_day(day));
+    } else if null_customer {
+        diag.record_uncounted(customer_name, "with a null customer", || "null".to_string());
+    } else {
+        return true;
+    }
+    false
+}
+
 /// A call's date column: its index, its name and how its values read as days.
 pub type DateColumn = (usize, String, DateReader);
 
@@ -662,21 +686,8 @@ impl<K: EntityKpi> DynEntity for K {
         let mut visits = Vec::with_capacity(batch.num_rows());
         let null_customer = customers.null_code();
         for_each_kept(cells, |row, _| {
-            let day = days[row];
-            if day == NULL_DAY {
-                diag.record_uncounted(date_name, "with a null date", || "null".to_string());
-                return;
-            }
-            if !in_year_range(day) {
-                // A history spanning millions of days is garbage, and its day arithmetic overflows.
-                diag.record_uncounted(date_name, "with a date outside the years 0001-9999", || {
-                    format_day(day)
-                });
-                return;
-            }
-            let customer = codes[row];
-            if Some(customer) == null_customer {
-                diag.record_uncounted(self.customer(), "with a null customer", || "null".to_string());
+            let (day, customer) = (days[row], codes[row]);
+            if !visit_kept(day, Some(customer) == null_customer, date_name, self.customer(), diag) {
                 return;
             }
             if let Some(event) = events[row] {

@@ -21,11 +21,10 @@ use super::{
     count_field, counts, counts_and_share, value_field, values, with_interval, RowColumns, Samples, Share,
 };
 use crate::engine::{Ctx, DynKpi, Kpi, State};
-use crate::entity::{CellSink, DateColumn, DynEntity, EntityKpi, Visit, WalkCtx};
+use crate::entity::{visit_kept, CellSink, DateColumn, DynEntity, EntityKpi, Visit, WalkCtx};
 use crate::error::{Error, Result};
 use crate::ingest::{find_column, is_string, Diagnostics};
 use crate::keys::{encode_column, for_each_kept, KeyValue};
-use crate::period::{format_day, in_year_range, NULL_DAY};
 use crate::registry::{params, KpiInfo};
 
 /// The per-customer KPIs in the catalogue.
@@ -366,19 +365,10 @@ impl Kpi for RepeatByCustomer {
         reader.days(batch.column(*index).as_ref(), &mut days);
         let nulls = batch.column(self.customer).logical_nulls().filter(|n| n.null_count() > 0);
         // The rows the walk's visits leave out, recorded alike.
+        let customer = &self.kpi.params.customer;
         for_each_kept(cells, |row, cell| {
-            let day = days[row];
-            if day == NULL_DAY {
-                diag.record_uncounted(date_name, "with a null date", || "null".to_string());
-            } else if !in_year_range(day) {
-                diag.record_uncounted(date_name, "with a date outside the years 0001-9999", || {
-                    format_day(day)
-                });
-            } else if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-                diag.record_uncounted(&self.kpi.params.customer, "with a null customer", || {
-                    "null".to_string()
-                });
-            } else {
+            let (day, null_customer) = (days[row], nulls.as_ref().is_some_and(|n| n.is_null(row)));
+            if visit_kept(day, null_customer, date_name, customer, diag) {
                 states[cell as usize].add(day);
             }
         });
