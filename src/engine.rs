@@ -233,7 +233,7 @@ pub trait DynKpi: Send + Sync {
 
 /// How many reads ahead [`read_ahead`] asks the cache for: enough to cover
 /// one miss's latency with the work in between.
-const GATHER_AHEAD: usize = 16;
+pub(crate) const GATHER_AHEAD: usize = 16;
 
 /// `at(0), at(1), ..., at(n - 1)`, asking the cache for `at(k + GATHER_AHEAD)`
 /// as `at(k)` is taken: reads scattered over more memory than the cache holds

@@ -97,6 +97,42 @@ pub(crate) struct RowColumns {
     /// None: a column `columns=` left out, never built.
     counts: Vec<Option<Vec<i64>>>,
     values: Vec<Option<ValueColumn>>,
+    /// Built at the first [`RowColumns::share`] of a column of many rows.
+    small_shares: Option<SmallShares>,
+}
+
+/// Shares of fewer than [`SMALL_N`] observations, computed once per
+/// finalisation: percent and Wilson interval of `hits` of `n`, at index
+/// `n (n + 1) / 2 + hits`. With a cell per input row nearly every share is
+/// one of these few, and the Wilson interval's three divisions and square
+/// root, per share column and cell, were a tenth of finalising. The values
+/// are those the formulas give (the same computation, made once).
+struct SmallShares {
+    z: f64,
+    table: Vec<Estimate>,
+}
+
+/// See [`SmallShares`].
+const SMALL_N: u64 = 64;
+/// Rows from which a column's shares are looked up in [`SmallShares`].
+const SMALL_SHARES_FROM_ROWS: usize = 4096;
+
+impl SmallShares {
+    fn new(z: f64) -> Self {
+        let table =
+            (0..SMALL_N).flat_map(|n| (0..=n).map(move |hits| Share { hits, n }.estimate(z))).collect();
+        SmallShares { z, table }
+    }
+    /// The share's estimate, if it is in the table (its `z`, and `hits <= n < SMALL_N`).
+    #[inline(always)]
+    fn get(&self, share: Share, z: f64) -> Option<Estimate> {
+        let Share { hits, n } = share;
+        if n < SMALL_N && hits <= n && z.to_bits() == self.z.to_bits() {
+            Some(self.table[(n * (n + 1) / 2 + hits) as usize])
+        } else {
+            None
+        }
+    }
 }
 
 impl RowColumns {
@@ -108,6 +144,7 @@ impl RowColumns {
             len,
             counts: (0..counts).map(|i| kept(i).then(|| Vec::with_capacity(len))).collect(),
             values: (0..values).map(|j| kept(counts + j).then(|| ValueColumn::with_capacity(len))).collect(),
+            small_shares: None,
         }
     }
     #[inline(always)]
@@ -149,6 +186,12 @@ impl RowColumns {
     /// A share in percent and its Wilson interval: value columns `column..column + 3`.
     #[inline(always)]
     pub(crate) fn share(&mut self, column: usize, share: Share, z: f64) {
+        if self.len >= SMALL_SHARES_FROM_ROWS {
+            let small = self.small_shares.get_or_insert_with(|| SmallShares::new(z));
+            if let Some((pct, interval)) = small.get(share, z) {
+                return self.estimate(column, pct, || interval);
+            }
+        }
         self.estimate(column, share.pct(), || share.interval(z));
     }
     /// The count columns, then the value columns; one left out is an
@@ -322,6 +365,41 @@ mod tests {
                 assert_eq!(some[i].len(), 3);
             }
         }
+    }
+
+    #[test]
+    fn small_shares_are_those_the_formulas_give() {
+        // Every hits <= n up to past SMALL_N, then a share with another z
+        // (computed, not looked up): bit for bit what each share gives alone.
+        let mut shares: Vec<(Share, f64)> =
+            (0..SMALL_N + 6).flat_map(|n| (0..=n).map(move |hits| (Share { hits, n }, 1.96))).collect();
+        shares.push((Share { hits: 3, n: 7 }, 2.5));
+        shares.push((Share { hits: 0, n: 0 }, 2.5));
+        let rows = shares.len().max(SMALL_SHARES_FROM_ROWS);
+        let ctx = Ctx {
+            confidence: 0.95,
+            z: 1.96,
+            on_invalid: Default::default(),
+            as_of: None,
+            keep: None,
+            segment_continues: None,
+        };
+        let mut out = RowColumns::new(&ctx, rows, 0, 3);
+        (0..rows).for_each(|i| out.share(0, shares[i % shares.len()].0, shares[i % shares.len()].1));
+        let got = out.finish();
+        let want: Vec<Estimate> =
+            (0..rows).map(|i| shares[i % shares.len()].0.estimate(shares[i % shares.len()].1)).collect();
+        let bits = |column: &ArrayRef| -> Vec<Option<u64>> {
+            let column = column.as_any().downcast_ref::<Float64Array>().unwrap();
+            column.iter().map(|v| v.map(f64::to_bits)).collect()
+        };
+        let want_bits = |part: fn(&Estimate) -> Option<f64>| -> Vec<Option<u64>> {
+            want.iter().map(|e| part(e).map(f64::to_bits)).collect()
+        };
+        assert_eq!(bits(&got[0]), want_bits(|e| e.0));
+        assert_eq!(bits(&got[1]), want_bits(|e| e.1.map(|c| c.0)));
+        assert_eq!(bits(&got[2]), want_bits(|e| e.1.map(|c| c.1)));
+        assert_eq!(got[0].null_count(), want.iter().filter(|e| e.0.is_none()).count());
     }
 
     #[test]
