@@ -668,24 +668,47 @@ pub fn wilson(successes: u64, n: u64, z: f64) -> Option<(f64, f64)> {
 
 /// The two-sided t quantile for `confidence` and `df`, memoised per thread: a
 /// result with many segments asks for the same few thousand degrees of freedom
-/// over and over, and each is a numerical inversion.
+/// over and over, and each is a numerical inversion. The degrees of freedom
+/// below [`T_SMALL_DF`] of the last confidence level asked for are kept in a
+/// plain array (a cell per input row asks for these on every cell, and a
+/// hashed lookup each was a few percent of finalising the survey KPIs).
 fn t_upper_quantile(confidence: f64, df: u64) -> f64 {
     use std::cell::RefCell;
-    use std::collections::HashMap;
-    thread_local! {
-        static CACHE: RefCell<HashMap<(u64, u64), f64>> = RefCell::new(HashMap::new());
+    struct Memo {
+        /// `confidence.to_bits()` of `small`, whose entries are NaN until computed.
+        level: u64,
+        small: Vec<f64>,
+        other: crate::keys::FastMap<(u64, u64), f64>,
     }
+    thread_local! {
+        static CACHE: RefCell<Memo> =
+            RefCell::new(Memo { level: 0, small: Vec::new(), other: crate::keys::fast_map(0) });
+    }
+    // Upper quantile via the lower tail, exact for levels close to 1.
+    let compute = || -student_t_quantile((1.0 - confidence) / 2.0, df as f64);
     CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.len() > 1 << 16 {
-            cache.clear();
+        let mut memo = cache.borrow_mut();
+        let level = confidence.to_bits();
+        if df < T_SMALL_DF {
+            if memo.level != level || memo.small.is_empty() {
+                memo.level = level;
+                memo.small = vec![f64::NAN; T_SMALL_DF as usize];
+            }
+            let slot = &mut memo.small[df as usize];
+            if slot.is_nan() {
+                *slot = compute();
+            }
+            return *slot;
         }
-        // Upper quantile via the lower tail, exact for levels close to 1.
-        *cache
-            .entry((confidence.to_bits(), df))
-            .or_insert_with(|| -student_t_quantile((1.0 - confidence) / 2.0, df as f64))
+        if memo.other.len() > 1 << 16 {
+            memo.other.clear();
+        }
+        *memo.other.entry((level, df)).or_insert_with(compute)
     })
 }
+
+/// See [`t_upper_quantile`].
+const T_SMALL_DF: u64 = 1024;
 
 /// Student t interval `mean ± t_{(1+c)/2, n-1} · sd / √n` of a mean, with `sd`
 /// the sample standard deviation (n - 1 denominator). `None` when `n < 2`,
@@ -1120,6 +1143,20 @@ mod tests {
                 let p = s as f64 / n as f64;
                 assert!((0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi));
                 assert!(lo <= p && p <= hi, "{s}/{n}: {lo} {hi}");
+            }
+        }
+    }
+
+    #[test]
+    fn t_quantiles_memoised_are_those_computed() {
+        // Levels alternating (the array is for the last level asked), degrees
+        // of freedom either side of T_SMALL_DF, each asked for twice.
+        let direct = |c: f64, df: u64| -student_t_quantile((1.0 - c) / 2.0, df as f64);
+        for _ in 0..2 {
+            for c in [0.95, 0.9, 0.95, 0.99] {
+                for df in [1, 2, 7, 30, T_SMALL_DF - 1, T_SMALL_DF, 5000] {
+                    assert_eq!(t_upper_quantile(c, df).to_bits(), direct(c, df).to_bits(), "{c} {df}");
+                }
             }
         }
     }

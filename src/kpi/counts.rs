@@ -65,6 +65,16 @@ impl<const N: usize> Counts<N> {
         u64::from(self.low[i]) + self.high.as_ref().map_or(0, |h| h[i] << 8)
     }
 
+    /// Every counter, read out at once (for finalising, which reads most of them).
+    #[inline]
+    pub fn all(&self) -> [u64; N] {
+        let mut out = self.low.map(u64::from);
+        if let Some(high) = &self.high {
+            out.iter_mut().zip(high.iter()).for_each(|(o, &h)| *o += h << 8);
+        }
+        out
+    }
+
     /// All the counters together.
     pub fn total(&self) -> u64 {
         (0..N).map(|i| self.get(i)).sum()

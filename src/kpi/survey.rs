@@ -46,47 +46,92 @@ impl ScoreHistogram {
 
     /// The count in `slot`: a score's offset from the scale's lowest, or
     /// [`MISSING`] or [`INVALID`].
+    #[cfg(test)]
     fn count(&self, slot: usize) -> u64 {
         self.0.get(slot)
     }
 
     pub fn n(&self) -> u64 {
-        (0..MAX_POINTS).map(|i| self.count(i)).sum()
+        self.tally().n()
+    }
+
+    /// Mean and sample standard deviation of the scores.
+    #[cfg(test)]
+    fn mean_sd(&self, lo: i64) -> Option<(f64, f64)> {
+        self.tally().mean_sd(lo)
+    }
+
+    /// The counts, read out once for the several sums finalising takes of them.
+    fn tally(&self) -> Tally {
+        Tally(self.0.all())
+    }
+}
+
+/// A [`ScoreHistogram`]'s counts as plain numbers.
+struct Tally([u64; SLOTS]);
+
+impl Tally {
+    fn n(&self) -> u64 {
+        self.0[..MAX_POINTS].iter().sum()
     }
 
     /// Responses whose score (scale offset `lo`) lies in `from..=to`.
-    fn count_between(&self, lo: i64, from: i64, to: i64) -> u64 {
-        (from..=to).map(|s| self.count((s - lo) as usize)).sum()
+    fn between(&self, lo: i64, from: i64, to: i64) -> u64 {
+        self.0[(from - lo) as usize..=(to - lo) as usize].iter().sum()
     }
 
     /// Mean and sample standard deviation of the scores.
     fn mean_sd(&self, lo: i64) -> Option<(f64, f64)> {
         // Exact integer moments of the offsets from `lo` in one pass: no
-        // cancellation in the variance, and no float work per bin.
+        // cancellation in the variance, and no float work per bin. In u64
+        // while they fit (every count below 2^32: n * s2 <= (11 n)^2 * 10^2),
+        // which gives the same integers as u128 without its multiplications
+        // and conversions (with a cell per input row they were a good part of
+        // finalising the survey KPIs).
+        let counts = &self.0[..MAX_POINTS];
+        if counts.iter().all(|&c| c < 1 << 32) {
+            let (mut n, mut s1, mut s2) = (0u64, 0u64, 0u64);
+            for (i, &c) in (0u64..).zip(counts) {
+                n += c;
+                s1 += c * i;
+                s2 += c * i * i;
+            }
+            // n < 11 * 2^32, s1 < 10 n, s2 < 100 n: n * s2 < 2^64 for n < 2^28,
+            // else the u128 path below.
+            if n < 1 << 28 {
+                return moments(n as f64, s1 as f64, s2 as f64, lo, Some((n * s2 - s1 * s1) as f64));
+            }
+        }
         let (mut n, mut s1, mut s2) = (0u128, 0u128, 0u128);
-        for i in 0..MAX_POINTS {
-            let (c, i) = (u128::from(self.count(i)), i as u128);
+        for (i, &c) in (0u128..).zip(counts) {
+            let c = u128::from(c);
             n += c;
             s1 += c * i;
             s2 += c * i * i;
         }
-        if n == 0 {
-            return None;
-        }
-        let nf = n as f64;
-        let mean = lo as f64 + s1 as f64 / nf;
-        let sd = if n > 1 {
-            // n * s2 - s1^2 >= 0 (Cauchy-Schwarz); it fits u128 for any n below 2^60.
-            let spread = match (n.checked_mul(s2), s1.checked_mul(s1)) {
-                (Some(ns2), Some(s1s1)) => (ns2 - s1s1) as f64,
-                _ => nf * s2 as f64 - (s1 as f64).powi(2),
-            };
-            (spread.max(0.0) / (nf * (nf - 1.0))).sqrt()
-        } else {
-            f64::NAN
+        // n * s2 - s1^2 >= 0 (Cauchy-Schwarz); it fits u128 for any n below 2^60.
+        let spread = match (n.checked_mul(s2), s1.checked_mul(s1)) {
+            (Some(ns2), Some(s1s1)) => Some((ns2 - s1s1) as f64),
+            _ => None,
         };
-        Some((mean, sd))
+        moments(n as f64, s1 as f64, s2 as f64, lo, spread)
     }
+}
+
+/// Mean and sample standard deviation from the integer moments n, s1, s2 (as
+/// floats; `spread` is n s2 - s1² when it was computed exactly).
+fn moments(n: f64, s1: f64, s2: f64, lo: i64, spread: Option<f64>) -> Option<(f64, f64)> {
+    if n == 0.0 {
+        return None;
+    }
+    let mean = lo as f64 + s1 / n;
+    let sd = if n > 1.0 {
+        let spread = spread.unwrap_or_else(|| n * s2 - s1.powi(2));
+        (spread.max(0.0) / (n * (n - 1.0))).sqrt()
+    } else {
+        f64::NAN
+    };
+    Some((mean, sd))
 }
 
 /// Which survey KPI a [`SurveyKpi`] computes.
@@ -289,14 +334,15 @@ impl Kpi for SurveyKpi {
         let mut out = RowColumns::new(ctx, states.len(), if nps { 6 } else { 3 }, if nps { 3 } else { 6 });
         let (lo, hi) = (self.lo as f64, self.hi as f64);
         for s in states {
+            let s = s.tally();
             let n = s.n();
             out.count(0, n);
-            out.count(1, s.count(MISSING));
-            out.count(2, s.count(INVALID));
+            out.count(1, s.0[MISSING]);
+            out.count(2, s.0[INVALID]);
             if nps {
-                let (p, d) = (s.count_between(0, 9, 10), s.count_between(0, 0, 6));
+                let (p, d) = (s.between(0, 9, 10), s.between(0, 0, 6));
                 out.count(3, p);
-                out.count(4, s.count_between(0, 7, 8));
+                out.count(4, s.between(0, 7, 8));
                 out.count(5, d);
                 let value = (n > 0).then(|| 100.0 * (p as f64 - d as f64) / n as f64);
                 out.estimate(0, value, || stats::nps_interval(p, d, n, ctx.z));
@@ -308,7 +354,7 @@ impl Kpi for SurveyKpi {
                         .map(|(a, b)| (a.max(lo), b.min(hi)))
                 };
                 out.estimate(0, ms.map(|m| m.0), interval);
-                let top = s.count_between(self.lo, self.top_box_min, self.hi);
+                let top = s.between(self.lo, self.top_box_min, self.hi);
                 out.share(3, Share { hits: top, n }, ctx.z);
             }
         }
@@ -417,6 +463,62 @@ mod tests {
         assert_eq!(std::mem::size_of::<ScoreHistogram>(), 24);
         let bytes = postcard::to_allocvec(&b).unwrap();
         assert_eq!(postcard::from_bytes::<ScoreHistogram>(&bytes).unwrap(), b);
+    }
+
+    #[test]
+    fn mean_sd_in_u64_is_the_u128_result() {
+        // The moments as they were computed before the u64 path (u128 always).
+        fn reference(counts: &[u64], lo: i64) -> Option<(f64, f64)> {
+            let (mut n, mut s1, mut s2) = (0u128, 0u128, 0u128);
+            for (i, &c) in counts.iter().enumerate() {
+                let (c, i) = (u128::from(c), i as u128);
+                n += c;
+                s1 += c * i;
+                s2 += c * i * i;
+            }
+            if n == 0 {
+                return None;
+            }
+            let nf = n as f64;
+            let mean = lo as f64 + s1 as f64 / nf;
+            let sd = if n > 1 {
+                let spread = match (n.checked_mul(s2), s1.checked_mul(s1)) {
+                    (Some(ns2), Some(s1s1)) => (ns2 - s1s1) as f64,
+                    _ => nf * s2 as f64 - (s1 as f64).powi(2),
+                };
+                (spread.max(0.0) / (nf * (nf - 1.0))).sqrt()
+            } else {
+                f64::NAN
+            };
+            Some((mean, sd))
+        }
+        let bits = |v: Option<(f64, f64)>| v.map(|(m, sd)| (m.to_bits(), sd.to_bits()));
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // Small counts (the u64 path), counts about 2^28 in all (either side
+        // of its bound), and counts past 2^32 and 2^60 (the u128 path).
+        for (case, most) in [4u64, 300, 1 << 25, 1 << 33, 1 << 60].into_iter().cycle().take(400).enumerate() {
+            let mut counts = [0u64; SLOTS];
+            for c in counts.iter_mut().take(MAX_POINTS) {
+                *c = if next() % 3 == 0 { 0 } else { next() % (most + 1) };
+            }
+            let lo = (next() % 3) as i64 - 1;
+            let want = reference(&counts[..MAX_POINTS], lo);
+            assert_eq!(bits(Tally(counts).mean_sd(lo)), bits(want), "case {case}: {counts:?}");
+        }
+        // All at the top of a 0-10 scale, where n * s2 is largest: either
+        // side of the u64 path's bound on n, and far past it.
+        for n in [(1u64 << 28) - 1, 1 << 28, (1 << 29) - 1, (1 << 32) - 1] {
+            let mut counts = [0u64; SLOTS];
+            counts[10] = n;
+            counts[0] = 1;
+            assert_eq!(bits(Tally(counts).mean_sd(0)), bits(reference(&counts[..MAX_POINTS], 0)), "n {n}");
+        }
     }
 
     #[test]
