@@ -77,7 +77,7 @@ impl<const N: usize> Counts<N> {
 
     /// All the counters together.
     pub fn total(&self) -> u64 {
-        (0..N).map(|i| self.get(i)).sum()
+        self.all().iter().sum()
     }
 
     /// The share counter `hits` makes of it and counter `misses` together.

@@ -82,25 +82,18 @@ impl Tally {
 
     /// Mean and sample standard deviation of the scores.
     fn mean_sd(&self, lo: i64) -> Option<(f64, f64)> {
-        // Exact integer moments of the offsets from `lo` in one pass: no
-        // cancellation in the variance, and no float work per bin. In u64
-        // while they fit (every count below 2^32: n * s2 <= (11 n)^2 * 10^2),
-        // which gives the same integers as u128 without its multiplications
-        // and conversions (with a cell per input row they were a good part of
-        // finalising the survey KPIs).
+        // Exact integer moments of the offsets from `lo`: no cancellation in
+        // the variance, and no float work per bin. In u64 while n < 2^28 (so
+        // s1 < 10 n and s2 < 100 n keep n * s2 and s1^2 below 2^64): the same
+        // integers as u128 without its multiplications and conversions (with
+        // a cell per input row they were a good part of finalising the survey
+        // KPIs).
         let counts = &self.0[..MAX_POINTS];
-        if counts.iter().all(|&c| c < 1 << 32) {
-            let (mut n, mut s1, mut s2) = (0u64, 0u64, 0u64);
-            for (i, &c) in (0u64..).zip(counts) {
-                n += c;
-                s1 += c * i;
-                s2 += c * i * i;
-            }
-            // n < 11 * 2^32, s1 < 10 n, s2 < 100 n: n * s2 < 2^64 for n < 2^28,
-            // else the u128 path below.
-            if n < 1 << 28 {
-                return moments(n as f64, s1 as f64, s2 as f64, lo, Some((n * s2 - s1 * s1) as f64));
-            }
+        let n = counts.iter().try_fold(0u64, |n, &c| n.checked_add(c));
+        if let Some(n) = n.filter(|&n| n < 1 << 28) {
+            let (s1, s2) =
+                (0u64..).zip(counts).fold((0, 0), |(s1, s2), (i, &c)| (s1 + c * i, s2 + c * i * i));
+            return moments(n as f64, s1 as f64, s2 as f64, lo, Some((n * s2 - s1 * s1) as f64));
         }
         let (mut n, mut s1, mut s2) = (0u128, 0u128, 0u128);
         for (i, &c) in (0u128..).zip(counts) {
